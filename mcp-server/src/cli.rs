@@ -1,0 +1,124 @@
+//! The `todo-mcp` command line: `stdio`, `serve --bind ADDR` and `migrate`.
+
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use rmcp::ServiceExt as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    auth::{Audience, TokenKeys},
+    config::Config,
+    db,
+    server::McpHttpServer,
+    store::TaskStore,
+    telemetry,
+    tools::TaskServer,
+};
+
+/// The Todo Agent task server (MCP).
+#[derive(Debug, clap::Parser)]
+#[command(name = "todo-mcp", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Serve MCP over stdin/stdout for the user of TODO_MCP_TOKEN (Claude Desktop and other
+    /// local clients).
+    Stdio,
+    /// Serve MCP over streamable HTTP at /mcp; every request needs a bearer token.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7861")]
+        bind: SocketAddr,
+    },
+    /// Create or update the task tables, then exit.
+    Migrate,
+}
+
+/// Runs one command to completion. Configuration and token problems are reported before
+/// anything else is printed.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    match cli.command {
+        Command::Stdio => {
+            let keys = TokenKeys::new(config.require_jwt_secret()?);
+            let token = config.require_mcp_token()?;
+            let user = keys
+                .verify(&token.0, Audience::Mcp)
+                .map_err(|err| anyhow::anyhow!("TODO_MCP_TOKEN is refused: {err}"))?
+                .user;
+            telemetry::init(&config.log_filter);
+            let store = TaskStore::new(db::connect_and_migrate(&config.database_url).await?);
+            tracing::info!(%user, database = %config.database_url, "serving MCP on stdio");
+            let running = TaskServer::for_user(store, user)
+                .serve(rmcp::transport::stdio())
+                .await
+                .context("start the MCP session on stdio")?;
+            let shutdown = shutdown_signal();
+            tokio::select! {
+                ended = running.waiting() => {
+                    ended.context("MCP session on stdio")?;
+                }
+                () = shutdown.cancelled() => tracing::info!("stopping on signal"),
+            }
+            Ok(())
+        }
+        Command::Serve { bind } => {
+            let keys = TokenKeys::new(config.require_jwt_secret()?);
+            telemetry::init(&config.log_filter);
+            let store = TaskStore::new(db::connect_and_migrate(&config.database_url).await?);
+            let server = McpHttpServer::bind(bind, store, keys)
+                .await
+                .with_context(|| format!("listen on {bind}"))?;
+            let addr = server.local_addr().unwrap_or(bind);
+            tracing::info!(database = %config.database_url, "serving MCP at http://{addr}/mcp");
+            server
+                .run_until_stopped(shutdown_signal())
+                .await
+                .context("serve HTTP")
+        }
+        Command::Migrate => {
+            telemetry::init(&config.log_filter);
+            db::connect_and_migrate(&config.database_url).await?;
+            tracing::info!(database = %config.database_url, "task tables are up to date");
+            Ok(())
+        }
+    }
+}
+
+/// A token cancelled on Ctrl-C or SIGTERM.
+fn shutdown_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        cancel.cancel();
+    });
+    token
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,123 @@
+//! Configuration of the `todo-mcp` binary, read once from the environment at start.
+
+use std::fmt;
+
+use crate::{auth::JwtSecret, db::DatabaseUrl};
+
+/// Everything `todo-mcp` reads from its environment.
+#[derive(Debug)]
+pub struct Config {
+    /// `DATABASE_URL`; a SQLite file under `./data/` by default.
+    pub database_url: DatabaseUrl,
+    /// `JWT_SECRET`: verifies MCP access tokens. Needed by `stdio` and `serve`.
+    pub jwt_secret: Option<JwtSecret>,
+    /// `TODO_MCP_TOKEN`: the access token that binds a `stdio` session to its user.
+    pub mcp_token: Option<McpToken>,
+    /// `RUST_LOG`: the log filter; `info` by default.
+    pub log_filter: String,
+}
+
+/// The `TODO_MCP_TOKEN` value. `Debug` never shows it.
+pub struct McpToken(pub String);
+
+impl fmt::Debug for McpToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("McpToken(<redacted>)")
+    }
+}
+
+/// A variable that is missing or has a bad value. Displays as one line naming it.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable} {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so tests can pass a map.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let set = |key: &str| lookup(key).filter(|value| !value.trim().is_empty());
+        let database_url = match set("DATABASE_URL") {
+            None => DatabaseUrl::default_sqlite(),
+            Some(raw) => raw.parse().map_err(|err| ConfigError {
+                variable: "DATABASE_URL",
+                problem: format!("{err}"),
+            })?,
+        };
+        let jwt_secret = set("JWT_SECRET")
+            .map(|raw| JwtSecret::new(raw.into_bytes()))
+            .transpose()
+            .map_err(|err| ConfigError {
+                variable: "JWT_SECRET",
+                problem: err.to_string(),
+            })?;
+        Ok(Self {
+            database_url,
+            jwt_secret,
+            mcp_token: set("TODO_MCP_TOKEN").map(McpToken),
+            log_filter: parse_log_filter(set("RUST_LOG"))?,
+        })
+    }
+
+    pub fn require_jwt_secret(&self) -> Result<&JwtSecret, ConfigError> {
+        self.jwt_secret.as_ref().ok_or(ConfigError {
+            variable: "JWT_SECRET",
+            problem: "is not set; use the same secret as the todo-agent host".to_owned(),
+        })
+    }
+
+    pub fn require_mcp_token(&self) -> Result<&McpToken, ConfigError> {
+        self.mcp_token.as_ref().ok_or(ConfigError {
+            variable: "TODO_MCP_TOKEN",
+            problem: "is not set; create one with `todo-agent token --email <you>`".to_owned(),
+        })
+    }
+}
+
+/// Checks a `RUST_LOG` value so that a typo stops start-up instead of silencing logs.
+pub fn parse_log_filter(raw: Option<String>) -> Result<String, ConfigError> {
+    let filter = raw.unwrap_or_else(|| "info".to_owned());
+    tracing_subscriber::EnvFilter::try_new(&filter).map_err(|err| ConfigError {
+        variable: "RUST_LOG",
+        problem: format!("is not a valid log filter: {err}"),
+    })?;
+    Ok(filter)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|key| vars.get(key).cloned())
+    }
+
+    #[test]
+    fn nothing_set_means_sqlite_and_no_secrets() {
+        let config = parse(&[]).unwrap();
+        assert!(config.database_url.is_sqlite());
+        assert!(config.require_jwt_secret().is_err());
+        assert!(config.require_mcp_token().is_err());
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let err = parse(&[("DATABASE_URL", "mysql://x")]).unwrap_err();
+        assert_eq!(err.variable, "DATABASE_URL");
+        let err = parse(&[("JWT_SECRET", "short")]).unwrap_err();
+        assert!(err.to_string().starts_with("JWT_SECRET is 5 bytes long"));
+        let err = parse(&[("RUST_LOG", "info,[[")]).unwrap_err();
+        assert_eq!(err.variable, "RUST_LOG");
+    }
+}

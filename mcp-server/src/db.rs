@@ -1,0 +1,213 @@
+//! Connecting to the task database and bringing its schema up to date.
+//!
+//! SQLite is the default: a file under `./data/`, created on first run, in WAL mode with a busy
+//! timeout so that several processes (the host, `todo-mcp stdio` started by Claude Desktop) and
+//! concurrent writers wait for each other instead of failing.
+
+use std::{fmt, path::Path, str::FromStr, time::Duration};
+
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DbErr,
+    sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
+};
+use todo_migrations::{MigratorTrait as _, TaskMigrator};
+
+/// Where the data lives when `DATABASE_URL` is not set.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/todo.db";
+
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+const SQLITE_MAX_CONNECTIONS: u32 = 4;
+const POSTGRES_MAX_CONNECTIONS: u32 = 16;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A database URL this product can use: `sqlite:...` or `postgres://...`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl {
+    url: String,
+    backend: Backend,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A `DATABASE_URL` this product cannot use.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DatabaseUrlError {
+    #[error("must start with sqlite: or postgres://")]
+    Scheme,
+    #[error("is not a valid SQLite URL such as sqlite://data/todo.db")]
+    Sqlite,
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = DatabaseUrlError;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        let url = raw.trim().to_owned();
+        let backend = if url.starts_with("sqlite:") {
+            url.parse::<SqliteConnectOptions>()
+                .map_err(|_| DatabaseUrlError::Sqlite)?;
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(DatabaseUrlError::Scheme);
+        };
+        Ok(Self { url, backend })
+    }
+}
+
+impl DatabaseUrl {
+    pub fn default_sqlite() -> Self {
+        Self {
+            url: DEFAULT_DATABASE_URL.to_owned(),
+            backend: Backend::Sqlite,
+        }
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.backend == Backend::Sqlite
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.url
+    }
+}
+
+/// Shows the URL without its password, for logs.
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.url.split_once("://"), self.url.rfind('@')) {
+            (Some((scheme, rest)), Some(at)) if rest.contains(':') && at > scheme.len() => {
+                let credentials = &self.url[scheme.len() + 3..at];
+                let user = credentials.split(':').next().unwrap_or_default();
+                write!(f, "{scheme}://{user}:***{}", &self.url[at..])
+            }
+            _ => f.write_str(&self.url),
+        }
+    }
+}
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("could not create the directory {path} for the SQLite database")]
+    CreateDirectory {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("could not connect to {url}")]
+    Connect {
+        url: String,
+        #[source]
+        source: DbErr,
+    },
+    #[error("could not run the task migrations on {url}")]
+    Migrate {
+        url: String,
+        #[source]
+        source: DbErr,
+    },
+}
+
+/// Opens a pool on `url`, creating a SQLite file (and its directory) when it does not exist.
+pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, ConnectError> {
+    let mut options = ConnectOptions::new(url.as_str());
+    options
+        .connect_timeout(CONNECT_TIMEOUT)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .sqlx_logging(false);
+    match url.backend {
+        Backend::Sqlite => {
+            create_sqlite_directory(url)?;
+            options
+                .max_connections(SQLITE_MAX_CONNECTIONS)
+                .map_sqlx_sqlite_opts(|it| {
+                    it.create_if_missing(true)
+                        .journal_mode(SqliteJournalMode::Wal)
+                        // In WAL mode NORMAL is safe from corruption and only syncs at
+                        // checkpoints, which keeps writes fast.
+                        .synchronous(SqliteSynchronous::Normal)
+                        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                        .foreign_keys(true)
+                });
+        }
+        Backend::Postgres => {
+            options.max_connections(POSTGRES_MAX_CONNECTIONS);
+        }
+    }
+    Database::connect(options)
+        .await
+        .map_err(|source| ConnectError::Connect {
+            url: url.to_string(),
+            source,
+        })
+}
+
+/// Connects and runs the task migrations, as every `todo-mcp` command does at start.
+pub async fn connect_and_migrate(url: &DatabaseUrl) -> Result<DatabaseConnection, ConnectError> {
+    let db = connect(url).await?;
+    TaskMigrator::up(&db, None)
+        .await
+        .map_err(|source| ConnectError::Migrate {
+            url: url.to_string(),
+            source,
+        })?;
+    Ok(db)
+}
+
+fn create_sqlite_directory(url: &DatabaseUrl) -> Result<(), ConnectError> {
+    let Ok(options) = url.as_str().parse::<SqliteConnectOptions>() else {
+        return Ok(());
+    };
+    let Some(directory) = Path::new(options.get_filename()).parent() else {
+        return Ok(());
+    };
+    if directory.as_os_str().is_empty() || options.get_filename() == Path::new(":memory:") {
+        return Ok(());
+    }
+    std::fs::create_dir_all(directory).map_err(|source| ConnectError::CreateDirectory {
+        path: directory.display().to_string(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_recognised_by_scheme() {
+        assert!(
+            "sqlite://data/todo.db"
+                .parse::<DatabaseUrl>()
+                .unwrap()
+                .is_sqlite()
+        );
+        assert!(
+            !"postgres://u@h/db"
+                .parse::<DatabaseUrl>()
+                .unwrap()
+                .is_sqlite()
+        );
+        assert!("mysql://u@h/db".parse::<DatabaseUrl>().is_err());
+    }
+
+    #[test]
+    fn passwords_never_reach_logs() {
+        let url: DatabaseUrl = "postgres://app:hunter2@db.example/tasks".parse().unwrap();
+        assert_eq!(url.to_string(), "postgres://app:***@db.example/tasks");
+        let url: DatabaseUrl = "postgres://app@db.example/tasks".parse().unwrap();
+        assert_eq!(url.to_string(), "postgres://app@db.example/tasks");
+    }
+}

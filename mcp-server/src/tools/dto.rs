@@ -1,0 +1,196 @@
+//! The wire types of the MCP tools: arguments in, structured results out.
+//!
+//! Field doc comments become the JSON Schema text that clients and models read. Values a model
+//! can get wrong (priority, dates, status, ids) are plain strings here and are parsed into domain
+//! types inside the tool, so a mistake comes back as a readable tool error, not a protocol fault.
+//! The output types also derive `Deserialize` so that frontends (the HTTP API, the agent) can
+//! read tool results back.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::task::{Tag, Task};
+
+/// Arguments of `add_task`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct AddTaskArgs {
+    /// What to do, 1 to 200 characters.
+    pub title: String,
+    /// Optional notes, up to 4,000 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// One of "low", "medium", "high". Defaults to "medium".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
+    /// When the task is due, as an RFC 3339 date-time with an offset, e.g. "2026-05-01T17:00:00+02:00".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<String>,
+    /// Up to 10 tags, each 1 to 32 characters without spaces; stored in lower case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+}
+
+/// Arguments of `list_tasks`. All filters are optional and combine.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ListTasksArgs {
+    /// One of "all" (default), "pending", "completed".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Case-insensitive text to find in the title or description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Only tasks of this priority: "low", "medium" or "high".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
+    /// Only tasks with this tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// How many tasks to return, 1 to 200. Defaults to 50.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page, to get the page after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+/// Arguments of `complete_task`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct CompleteTaskArgs {
+    /// The id of the task, as returned by add_task or list_tasks.
+    pub task_id: String,
+    /// true (default) marks the task done; false reopens it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed: Option<bool>,
+}
+
+/// Arguments of `update_task`. Fields left out stay as they are.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct UpdateTaskArgs {
+    /// The id of the task, as returned by add_task or list_tasks.
+    pub task_id: String,
+    /// New title, 1 to 200 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// New notes, up to 4,000 characters; "" removes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// New priority: "low", "medium" or "high".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
+    /// New due date-time in RFC 3339 with an offset; "" removes the due date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<String>,
+    /// The complete new set of tags (replaces the old ones); [] removes all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+}
+
+/// Arguments of `delete_task`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct DeleteTaskArgs {
+    /// The id of the task, as returned by add_task or list_tasks.
+    pub task_id: String,
+}
+
+/// A task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TaskView {
+    /// The task's id (a UUID).
+    pub id: String,
+    pub title: String,
+    /// Notes, or null.
+    pub description: Option<String>,
+    pub completed: bool,
+    /// When the task was completed (RFC 3339, UTC), or null while it is open.
+    pub completed_at: Option<String>,
+    pub priority: PriorityView,
+    /// When the task is due (RFC 3339, UTC), or null.
+    pub due_at: Option<String>,
+    /// Tags in lower case, sorted.
+    pub tags: Vec<String>,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// RFC 3339, UTC.
+    pub updated_at: String,
+}
+
+/// A task's priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PriorityView {
+    Low,
+    Medium,
+    High,
+}
+
+/// The result of `list_tasks`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TaskListView {
+    /// Open tasks first, then by due date (none last), priority (high first) and id.
+    pub tasks: Vec<TaskView>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The result of a tool that changes a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TaskChangeView {
+    pub task_id: String,
+    pub status: ChangeStatus,
+    pub title: String,
+    /// The task after the change (for delete_task: as it was).
+    pub task: TaskView,
+}
+
+/// What a mutation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeStatus {
+    Created,
+    Completed,
+    Reopened,
+    Updated,
+    Deleted,
+}
+
+impl TaskChangeView {
+    pub fn new(status: ChangeStatus, task: &Task) -> Self {
+        Self {
+            task_id: task.id.to_string(),
+            status,
+            title: task.title.to_string(),
+            task: TaskView::from(task),
+        }
+    }
+}
+
+impl From<&Task> for TaskView {
+    fn from(task: &Task) -> Self {
+        Self {
+            id: task.id.to_string(),
+            title: task.title.to_string(),
+            description: task.description.as_ref().map(|it| it.as_str().to_owned()),
+            completed: task.completed,
+            completed_at: task.completed_at.map(timestamp),
+            priority: match task.priority {
+                crate::task::Priority::Low => PriorityView::Low,
+                crate::task::Priority::Medium => PriorityView::Medium,
+                crate::task::Priority::High => PriorityView::High,
+            },
+            due_at: task.due_at.map(timestamp),
+            tags: task
+                .tags
+                .iter()
+                .map(Tag::as_str)
+                .map(str::to_owned)
+                .collect(),
+            created_at: timestamp(task.created_at),
+            updated_at: timestamp(task.updated_at),
+        }
+    }
+}
+
+fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}

@@ -1,0 +1,27 @@
+//! Database migrations of Todo Agent.
+//!
+//! Two migrators with separate migration tables, so that the MCP task server can run against a
+//! database of its own:
+//! - [`TaskMigrator`] owns the task tables (`tasks`, `task_tags`), used by `todo-mcp`;
+//! - the host's tables (users, conversations, messages) come with the agent host.
+//!
+//! Every migration is written once for SQLite and PostgreSQL and has a `down`.
+
+mod m20261125_000001_create_tasks;
+
+pub use sea_orm_migration::MigratorTrait;
+use sea_orm_migration::{MigrationTrait, prelude::*, sea_orm::DynIden};
+
+/// Migrations of the task tables, recorded in `seaql_migrations_tasks`.
+pub struct TaskMigrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for TaskMigrator {
+    fn migration_table_name() -> DynIden {
+        Alias::new("seaql_migrations_tasks").into_iden()
+    }
+
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_create_tasks::Migration)]
+    }
+}

@@ -1,0 +1,15 @@
+//! The shared test kit of Todo Agent and its end-to-end tests.
+//!
+//! - [`db::TestDb`]: a fresh database per test, SQLite in a temporary directory or a new
+//!   PostgreSQL database on `TEST_DATABASE_URL` (dropped afterwards), built by the real migrators.
+//! - [`skip`]: how a test that needs something missing (PostgreSQL, Python's MCP SDK) skips, and
+//!   how `TODO_TEST_REQUIRE_ALL=1` turns that skip into a failure.
+//! - [`mcp`]: the real `todo-mcp` binary over stdio and streamable HTTP, driven by the rmcp
+//!   client, and typed helpers to call the task tools.
+
+pub mod db;
+pub mod mcp;
+pub mod skip;
+
+/// The JWT secret every test server and token uses.
+pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
