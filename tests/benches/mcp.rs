@@ -1,1 +1,296 @@
-fn main() {}
+//! `cargo bench -p todo-tests --bench mcp`: add_task and list_tasks through MCP, in-process and
+//! over stdio, on SQLite (and PostgreSQL when `TEST_DATABASE_URL` is set), next to the same
+//! operations on `TaskStore` without MCP.
+//!
+//! Each operation runs twice: one call at a time (latency: p50/p99) and with 16 calls in flight
+//! (throughput: calls/s). The stdio server is this executable started again with
+//! `TODO_BENCH_ROLE=stdio-server`, which runs `todo_mcp::cli::run` exactly as the `todo-mcp`
+//! binary's `main` does, at the bench's optimisation level.
+
+use std::{
+    future::Future,
+    time::{Duration, Instant},
+};
+
+use futures::StreamExt as _;
+use hdrhistogram::Histogram;
+use rmcp::{
+    ServiceExt as _,
+    model::CallToolRequestParams,
+    transport::{ConfigureCommandExt as _, TokioChildProcess},
+};
+use serde_json::{Value, json};
+use todo_mcp::{
+    in_process::{self, TaskClient},
+    store::TaskStore,
+    task::{ListFilter, NewTask, PageSize, Priority, SearchQuery, Tags, Title, UserId},
+};
+use todo_tests::{
+    TEST_JWT_SECRET,
+    db::{Backend, TestDb},
+    mcp::{mcp_token, new_user},
+};
+
+const ROLE_VAR: &str = "TODO_BENCH_ROLE";
+const CALLS: usize = 2_000;
+const IN_FLIGHT: usize = 16;
+const SEEDED_TASKS: usize = 10_000;
+
+fn main() {
+    if std::env::var(ROLE_VAR).as_deref() == Ok("stdio-server") {
+        serve_stdio();
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("build the runtime");
+    runtime.block_on(run_all());
+}
+
+fn serve_stdio() {
+    use clap::Parser as _;
+    let runtime = tokio::runtime::Runtime::new().expect("build the runtime");
+    let cli = todo_mcp::cli::Cli::parse_from(["todo-mcp", "stdio"]);
+    if let Err(err) = runtime.block_on(todo_mcp::cli::run(cli)) {
+        panic!("stdio server failed: {err:#}");
+    }
+}
+
+/// One line of the table.
+struct Row {
+    backend: &'static str,
+    path: &'static str,
+    operation: &'static str,
+    sequential: Histogram<u64>,
+    throughput: f64,
+}
+
+async fn run_all() {
+    let mut rows = Vec::new();
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(db) = TestDb::create(backend, "bench mcp").await else {
+            continue;
+        };
+        let backend = match backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        };
+        let store = TaskStore::new(db.connect().await);
+        let reader = new_user();
+        seed(&store, reader).await;
+
+        rows.extend(store_rows(backend, &store, reader).await);
+        for path in ["in-process", "stdio"] {
+            let writer = connect(path, &db, &store, new_user()).await;
+            rows.push(
+                row(backend, path, "add_task", |i| {
+                    call(
+                        &writer,
+                        "add_task",
+                        json!({"title": format!("bench task {i}"), "priority": "high", "tags": ["bench"]}),
+                    )
+                })
+                .await,
+            );
+            let client = connect(path, &db, &store, reader).await;
+            rows.push(
+                row(backend, path, "list_tasks 50 of 10k", |_| {
+                    call(&client, "list_tasks", json!({"limit": 50}))
+                })
+                .await,
+            );
+            rows.push(
+                row(backend, path, "list_tasks 50 of 10k, query", |_| {
+                    call(
+                        &client,
+                        "list_tasks",
+                        json!({"limit": 50, "query": "report"}),
+                    )
+                })
+                .await,
+            );
+        }
+    }
+    print_table(&rows);
+}
+
+/// The same operations on `TaskStore` directly, to show what MCP adds.
+async fn store_rows(backend: &'static str, store: &TaskStore, reader: UserId) -> Vec<Row> {
+    let writer = new_user();
+    let size = PageSize::parse(Some(50)).expect("valid size");
+    let everything = ListFilter::default();
+    let search = ListFilter {
+        query: SearchQuery::parse("report").expect("valid query"),
+        ..ListFilter::default()
+    };
+    vec![
+        row(backend, "store only", "add_task", |i| async move {
+            store
+                .add(writer, new_task(&format!("bench task {i}"), i))
+                .await
+                .expect("add");
+        })
+        .await,
+        row(backend, "store only", "list_tasks 50 of 10k", |_| async {
+            store
+                .list(reader, &everything, size, None)
+                .await
+                .expect("list");
+        })
+        .await,
+        row(
+            backend,
+            "store only",
+            "list_tasks 50 of 10k, query",
+            |_| async {
+                store.list(reader, &search, size, None).await.expect("list");
+            },
+        )
+        .await,
+    ]
+}
+
+async fn connect(path: &str, db: &TestDb, store: &TaskStore, user: UserId) -> TaskClient {
+    if path == "in-process" {
+        return in_process::connect(store.clone(), user)
+            .await
+            .expect("connect in-process");
+    }
+    let exe = std::env::current_exe().expect("the bench executable has a path");
+    let command = tokio::process::Command::new(exe).configure(|cmd| {
+        cmd.env_clear()
+            .env(ROLE_VAR, "stdio-server")
+            .env("DATABASE_URL", db.url())
+            .env("JWT_SECRET", TEST_JWT_SECRET)
+            .env("TODO_MCP_TOKEN", mcp_token(user))
+            .env("RUST_LOG", "warn");
+    });
+    ().serve(TokioChildProcess::new(command).expect("spawn the stdio server"))
+        .await
+        .expect("initialize over stdio")
+}
+
+fn new_task(title: &str, i: usize) -> NewTask {
+    NewTask {
+        title: Title::parse(title).expect("valid title"),
+        description: None,
+        priority: Priority::ALL[i % 3],
+        due_at: (i % 2 == 0).then(|| chrono::Utc::now() + chrono::Duration::hours(i as i64)),
+        tags: Tags::parse(&["seed"]).expect("valid tag"),
+    }
+}
+
+/// 10,000 tasks, one in ten mentioning "report", a third of them done.
+async fn seed(store: &TaskStore, user: UserId) {
+    for i in 0..SEEDED_TASKS {
+        let title = if i % 10 == 0 {
+            format!("Write report {i}")
+        } else {
+            format!("Errand number {i}")
+        };
+        let task = store
+            .add(user, new_task(&title, i))
+            .await
+            .expect("seed a task");
+        if i % 3 == 0 {
+            store
+                .set_completed(user, task.id, true)
+                .await
+                .expect("complete a seeded task");
+        }
+    }
+}
+
+async fn call(client: &TaskClient, tool: &'static str, arguments: Value) {
+    let Value::Object(arguments) = arguments else {
+        unreachable!("arguments are objects")
+    };
+    let result = client
+        .call_tool(CallToolRequestParams::new(tool).with_arguments(arguments))
+        .await
+        .expect("tool call");
+    assert_ne!(
+        result.is_error,
+        Some(true),
+        "{tool} failed: {:?}",
+        result.content
+    );
+}
+
+/// Latency one call at a time, then throughput with `IN_FLIGHT` calls at once.
+async fn row<F, Fut>(
+    backend: &'static str,
+    path: &'static str,
+    operation: &'static str,
+    op: F,
+) -> Row
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    for i in 0..CALLS / 20 {
+        op(i).await; // warm up connections and caches
+    }
+    let mut sequential = Histogram::<u64>::new(3).expect("histogram");
+    for i in 0..CALLS {
+        let started = Instant::now();
+        op(i).await;
+        sequential
+            .record(started.elapsed().as_micros() as u64)
+            .expect("record a latency");
+    }
+    let started = Instant::now();
+    futures::stream::iter(0..CALLS)
+        .for_each_concurrent(IN_FLIGHT, |i| op(CALLS + i))
+        .await;
+    let throughput = CALLS as f64 / started.elapsed().as_secs_f64();
+    Row {
+        backend,
+        path,
+        operation,
+        sequential,
+        throughput,
+    }
+}
+
+fn millis(histogram: &Histogram<u64>, quantile: f64) -> f64 {
+    Duration::from_micros(histogram.value_at_quantile(quantile)).as_secs_f64() * 1000.0
+}
+
+#[expect(clippy::print_stdout, reason = "the table is the benchmark's output")]
+fn print_table(rows: &[Row]) {
+    println!(
+        "\n{:<9} {:<11} {:<28} {:>14} {:>9} {:>9}",
+        "backend", "path", "operation", "calls/s (x16)", "p50 ms", "p99 ms"
+    );
+    for row in rows {
+        println!(
+            "{:<9} {:<11} {:<28} {:>14.0} {:>9.3} {:>9.3}",
+            row.backend,
+            row.path,
+            row.operation,
+            row.throughput,
+            millis(&row.sequential, 0.50),
+            millis(&row.sequential, 0.99),
+        );
+    }
+    println!("\nstdio over in-process, per call (p50 and p99 differences):");
+    for row in rows.iter().filter(|row| row.path == "stdio") {
+        let base = rows.iter().find(|it| {
+            it.path == "in-process" && it.backend == row.backend && it.operation == row.operation
+        });
+        if let Some(base) = base {
+            println!(
+                "  {:<9} {:<28} {:>+8.3} ms {:>+8.3} ms",
+                row.backend,
+                row.operation,
+                millis(&row.sequential, 0.50) - millis(&base.sequential, 0.50),
+                millis(&row.sequential, 0.99) - millis(&base.sequential, 0.99),
+            );
+        }
+    }
+    println!(
+        "\nlatency: {CALLS} calls one at a time; calls/s: {CALLS} calls with {IN_FLIGHT} in flight"
+    );
+}

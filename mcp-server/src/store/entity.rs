@@ -17,6 +17,8 @@ pub(crate) mod task {
         pub completed_at: Option<DateTimeUtc>,
         pub priority: i16,
         pub due_at: Option<DateTimeUtc>,
+        /// A JSON array of lower-case tags; triggers mirror it into `task_tags`.
+        pub tags: String,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
     }

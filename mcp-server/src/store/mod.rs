@@ -1,27 +1,29 @@
 //! `TaskStore`: every read and write of the task tables, always for one user.
 //!
-//! Writes that depend on the current row start by touching that row (`lock_task`), so the
-//! transaction takes the write lock before it reads: on SQLite this avoids the deadlock of two
-//! readers upgrading to writers, and on PostgreSQL it serialises concurrent updates of one task.
+//! Each operation is one statement where it can be (add, get, list, complete, delete), so it is
+//! atomic without an explicit transaction and costs one round trip. An update reads the task,
+//! then writes it only if it has not changed since (`updated_at` unchanged), retrying on a
+//! concurrent change: no transaction ever upgrades a read lock to a write lock, which on SQLite
+//! fails immediately instead of waiting.
 
 mod entity;
 mod order;
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    ExprTrait as _, QueryFilter, QuerySelect, Set, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait as _,
+    QueryFilter, QuerySelect, Set,
     sea_query::{Expr, LikeExpr, Query},
 };
-use uuid::Uuid;
 
 use crate::task::{
     Cursor, Description, ListFilter, NewTask, PageSize, Priority, StatusFilter, Tags, Task,
     TaskError, TaskId, TaskPage, TaskPatch, Title, UserId,
 };
 use entity::{task, task_tag};
+
+/// How often an update is retried when the task keeps changing under it.
+const UPDATE_ATTEMPTS: usize = 8;
 
 /// The tasks of all users, in one database.
 #[derive(Clone, Debug)]
@@ -53,17 +55,16 @@ impl TaskStore {
             created_at: now,
             updated_at: now,
         };
-        let txn = self.db.begin().await?;
         task::Entity::insert(to_active_model(user, &task))
-            .exec_without_returning(&txn)
+            .exec_without_returning(&self.db)
             .await?;
-        insert_tags(&txn, user, task.id, &task.tags).await?;
-        txn.commit().await?;
         Ok(task)
     }
 
     pub async fn get(&self, user: UserId, task_id: TaskId) -> Result<Task, TaskError> {
-        load_task(&self.db, user, task_id).await
+        find_task(&self.db, user, task_id)
+            .await?
+            .ok_or(TaskError::NotFound { task_id })
     }
 
     /// One page of the user's tasks in list order: open before done, then by due date (none
@@ -113,14 +114,7 @@ impl TaskStore {
         let has_more = rows.len() > size;
         rows.truncate(size);
 
-        let mut tags = load_tags(&self.db, rows.iter().map(|it| it.id)).await?;
-        let tasks: Vec<Task> = rows
-            .into_iter()
-            .map(|row| {
-                let row_tags = tags.remove(&row.id).unwrap_or_default();
-                from_model(row, row_tags)
-            })
-            .collect();
+        let tasks: Vec<Task> = rows.into_iter().map(from_model).collect();
         let next_cursor = if has_more {
             tasks.last().map(|last| Cursor {
                 completed: last.completed,
@@ -142,8 +136,7 @@ impl TaskStore {
         completed: bool,
     ) -> Result<Task, TaskError> {
         let now = now();
-        let txn = self.db.begin().await?;
-        task::Entity::update_many()
+        let changed = task::Entity::update_many()
             .col_expr(task::Column::Completed, Expr::value(completed))
             .col_expr(
                 task::Column::CompletedAt,
@@ -153,11 +146,13 @@ impl TaskStore {
             .filter(task::Column::Id.eq(task_id.as_uuid()))
             .filter(task::Column::UserId.eq(user.as_uuid()))
             .filter(task::Column::Completed.ne(completed))
-            .exec(&txn)
+            .exec_with_returning(&self.db)
             .await?;
-        let task = load_task(&txn, user, task_id).await?;
-        txn.commit().await?;
-        Ok(task)
+        match changed.into_iter().next() {
+            Some(row) => Ok(from_model(row)),
+            // Already in that state, or not this user's task.
+            None => self.get(user, task_id).await,
+        }
     }
 
     pub async fn update(
@@ -166,45 +161,52 @@ impl TaskStore {
         task_id: TaskId,
         patch: TaskPatch,
     ) -> Result<Task, TaskError> {
-        let txn = self.db.begin().await?;
-        let now = lock_task(&txn, user, task_id).await?;
-        let mut task = load_task(&txn, user, task_id).await?;
-        if let Some(title) = patch.title {
-            task.title = title;
+        for _ in 0..UPDATE_ATTEMPTS {
+            let current = self.get(user, task_id).await?;
+            let seen = current.updated_at;
+            let mut task = current;
+            if let Some(title) = patch.title.clone() {
+                task.title = title;
+            }
+            if let Some(description) = patch.description.clone() {
+                task.description = description;
+            }
+            if let Some(priority) = patch.priority {
+                task.priority = priority;
+            }
+            if let Some(due_at) = patch.due_at {
+                task.due_at = due_at;
+            }
+            if let Some(tags) = patch.tags.clone() {
+                task.tags = tags;
+            }
+            task.updated_at = Ord::max(now(), seen + chrono::Duration::microseconds(1));
+            let written = task::Entity::update_many()
+                .set(to_active_model(user, &task))
+                .filter(task::Column::Id.eq(task_id.as_uuid()))
+                .filter(task::Column::UserId.eq(user.as_uuid()))
+                .filter(task::Column::UpdatedAt.eq(seen))
+                .exec(&self.db)
+                .await?;
+            if written.rows_affected == 1 {
+                return Ok(task);
+            }
         }
-        if let Some(description) = patch.description {
-            task.description = description;
-        }
-        if let Some(priority) = patch.priority {
-            task.priority = priority;
-        }
-        if let Some(due_at) = patch.due_at {
-            task.due_at = due_at;
-        }
-        task.updated_at = now;
-        to_active_model(user, &task).update(&txn).await?;
-        if let Some(tags) = patch.tags {
-            delete_tags(&txn, task_id).await?;
-            insert_tags(&txn, user, task_id, &tags).await?;
-            task.tags = tags;
-        }
-        txn.commit().await?;
-        Ok(task)
+        Err(TaskError::Contended { task_id })
     }
 
     /// Deletes a task and answers what it was.
     pub async fn delete(&self, user: UserId, task_id: TaskId) -> Result<Task, TaskError> {
-        let txn = self.db.begin().await?;
-        lock_task(&txn, user, task_id).await?;
-        let task = load_task(&txn, user, task_id).await?;
-        delete_tags(&txn, task_id).await?;
-        task::Entity::delete_many()
+        let deleted = task::Entity::delete_many()
             .filter(task::Column::Id.eq(task_id.as_uuid()))
             .filter(task::Column::UserId.eq(user.as_uuid()))
-            .exec(&txn)
+            .exec_with_returning(&self.db)
             .await?;
-        txn.commit().await?;
-        Ok(task)
+        deleted
+            .into_iter()
+            .next()
+            .map(from_model)
+            .ok_or(TaskError::NotFound { task_id })
     }
 }
 
@@ -215,87 +217,16 @@ fn now() -> DateTime<Utc> {
     DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
 }
 
-/// Takes the row's write lock by bumping `updated_at`; answers the new time, or `NotFound`.
-async fn lock_task(
+async fn find_task(
     db: &impl ConnectionTrait,
     user: UserId,
     task_id: TaskId,
-) -> Result<DateTime<Utc>, TaskError> {
-    let now = now();
-    let touched = task::Entity::update_many()
-        .col_expr(task::Column::UpdatedAt, Expr::value(now))
-        .filter(task::Column::Id.eq(task_id.as_uuid()))
-        .filter(task::Column::UserId.eq(user.as_uuid()))
-        .exec(db)
-        .await?;
-    if touched.rows_affected == 0 {
-        return Err(TaskError::NotFound { task_id });
-    }
-    Ok(now)
-}
-
-async fn load_task(
-    db: &impl ConnectionTrait,
-    user: UserId,
-    task_id: TaskId,
-) -> Result<Task, TaskError> {
+) -> Result<Option<Task>, DbErr> {
     let row = task::Entity::find_by_id(task_id.as_uuid())
         .filter(task::Column::UserId.eq(user.as_uuid()))
         .one(db)
-        .await?
-        .ok_or(TaskError::NotFound { task_id })?;
-    let tags = load_tags(db, [row.id])
-        .await?
-        .remove(&row.id)
-        .unwrap_or_default();
-    Ok(from_model(row, tags))
-}
-
-async fn load_tags(
-    db: &impl ConnectionTrait,
-    task_ids: impl IntoIterator<Item = Uuid>,
-) -> Result<HashMap<Uuid, Vec<String>>, TaskError> {
-    let task_ids: Vec<Uuid> = task_ids.into_iter().collect();
-    if task_ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows = task_tag::Entity::find()
-        .filter(task_tag::Column::TaskId.is_in(task_ids))
-        .all(db)
         .await?;
-    let mut by_task: HashMap<Uuid, Vec<String>> = HashMap::new();
-    for row in rows {
-        by_task.entry(row.task_id).or_default().push(row.tag);
-    }
-    Ok(by_task)
-}
-
-async fn insert_tags(
-    db: &impl ConnectionTrait,
-    user: UserId,
-    task_id: TaskId,
-    tags: &Tags,
-) -> Result<(), TaskError> {
-    if tags.is_empty() {
-        return Ok(());
-    }
-    let rows = tags.iter().map(|tag| task_tag::ActiveModel {
-        task_id: Set(task_id.as_uuid()),
-        tag: Set(tag.as_str().to_owned()),
-        user_id: Set(user.as_uuid()),
-    });
-    task_tag::Entity::insert_many(rows)
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
-}
-
-async fn delete_tags(db: &impl ConnectionTrait, task_id: TaskId) -> Result<(), TaskError> {
-    task_tag::Entity::delete_many()
-        .filter(task_tag::Column::TaskId.eq(task_id.as_uuid()))
-        .exec(db)
-        .await?;
-    Ok(())
+    Ok(row.map(from_model))
 }
 
 /// Escapes `LIKE` wildcards so that `%` and `_` in a query match themselves.
@@ -317,6 +248,7 @@ fn search_text(title: &Title, description: Option<&Description>) -> String {
 }
 
 fn to_active_model(user: UserId, task: &Task) -> task::ActiveModel {
+    let tags: Vec<&str> = task.tags.iter().map(|tag| tag.as_str()).collect();
     task::ActiveModel {
         id: Set(task.id.as_uuid()),
         user_id: Set(user.as_uuid()),
@@ -327,15 +259,20 @@ fn to_active_model(user: UserId, task: &Task) -> task::ActiveModel {
         completed_at: Set(task.completed_at),
         priority: Set(task.priority.rank()),
         due_at: Set(task.due_at),
+        tags: Set(serde_json::Value::from(tags).to_string()),
         created_at: Set(task.created_at),
         updated_at: Set(task.updated_at),
     }
 }
 
-fn from_model(row: task::Model, tags: Vec<String>) -> Task {
+fn from_model(row: task::Model) -> Task {
     let priority = Priority::from_rank(row.priority).unwrap_or_else(|| {
         tracing::warn!(task_id = %row.id, rank = row.priority, "unknown priority rank in the tasks table; reading it as medium");
         Priority::Medium
+    });
+    let tags = serde_json::from_str::<Vec<String>>(&row.tags).unwrap_or_else(|err| {
+        tracing::warn!(task_id = %row.id, error = %err, "unreadable tags in the tasks table; reading them as none");
+        Vec::new()
     });
     Task {
         id: TaskId::from_uuid(row.id),

@@ -60,6 +60,9 @@ pub enum TaskError {
     /// Also returned for another user's task, so ids of other users cannot be probed.
     #[error("no task with id {task_id} for this user")]
     NotFound { task_id: TaskId },
+    /// Other writers kept changing the task while this update was applied.
+    #[error("task {task_id} kept changing while it was being updated")]
+    Contended { task_id: TaskId },
     #[error("task store failed")]
     Store(#[from] DbErr),
 }

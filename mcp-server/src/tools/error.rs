@@ -28,6 +28,9 @@ impl From<TaskError> for ToolError {
             TaskError::NotFound { task_id } => Self(format!(
                 "No task with id {task_id} for this user; call list_tasks to see task ids."
             )),
+            TaskError::Contended { task_id } => Self(format!(
+                "Task {task_id} changed while it was being updated; read it again and retry."
+            )),
             TaskError::Store(cause) => {
                 tracing::error!(error = %cause, error.cause_chain = ?cause, "task store failed");
                 Self("The task store is unavailable right now; try again shortly.".into())
