@@ -18,6 +18,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/todo.db";
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const SQLITE_MAX_CONNECTIONS: u32 = 1;
 const POSTGRES_MAX_CONNECTIONS: u32 = 16;
+const POSTGRES_PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A database URL this product can use: `sqlite:...` or `postgres://...`.
@@ -130,7 +131,9 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, ConnectErr
     match url.backend {
         Backend::Sqlite => {
             create_sqlite_directory(url)?;
+            // A local file needs no liveness ping before each query.
             options
+                .test_before_acquire(false)
                 .max_connections(SQLITE_MAX_CONNECTIONS)
                 .map_sqlx_sqlite_opts(|it| {
                     it.create_if_missing(true)
@@ -143,7 +146,11 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, ConnectErr
                 });
         }
         Backend::Postgres => {
-            options.max_connections(POSTGRES_MAX_CONNECTIONS);
+            // Ping only connections that sat idle long enough for a proxy or the server to
+            // have dropped them, instead of adding a round trip to every query.
+            options
+                .max_connections(POSTGRES_MAX_CONNECTIONS)
+                .test_before_acquire_if_idle_for(POSTGRES_PING_IF_IDLE_FOR);
         }
     }
     Database::connect(options)

@@ -31,6 +31,10 @@ use todo_tests::{
     mcp::{mcp_token, new_user},
 };
 
+// The same allocator as the `todo-mcp` and `todo-agent` binaries.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ROLE_VAR: &str = "TODO_BENCH_ROLE";
 const CALLS: usize = 2_000;
 const IN_FLIGHT: usize = 16;
@@ -176,7 +180,9 @@ fn new_task(title: &str, i: usize) -> NewTask {
         title: Title::parse(title).expect("valid title"),
         description: None,
         priority: Priority::ALL[i % 3],
-        due_at: (i % 2 == 0).then(|| chrono::Utc::now() + chrono::Duration::hours(i as i64)),
+        due_at: i
+            .is_multiple_of(2)
+            .then(|| chrono::Utc::now() + chrono::Duration::hours(i as i64)),
         tags: Tags::parse(&["seed"]).expect("valid tag"),
     }
 }
@@ -184,7 +190,7 @@ fn new_task(title: &str, i: usize) -> NewTask {
 /// 10,000 tasks, one in ten mentioning "report", a third of them done.
 async fn seed(store: &TaskStore, user: UserId) {
     for i in 0..SEEDED_TASKS {
-        let title = if i % 10 == 0 {
+        let title = if i.is_multiple_of(10) {
             format!("Write report {i}")
         } else {
             format!("Errand number {i}")
@@ -193,7 +199,7 @@ async fn seed(store: &TaskStore, user: UserId) {
             .add(user, new_task(&title, i))
             .await
             .expect("seed a task");
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             store
                 .set_completed(user, task.id, true)
                 .await

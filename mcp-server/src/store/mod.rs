@@ -1,11 +1,13 @@
 //! `TaskStore`: every read and write of the task tables, always for one user.
 //!
 //! Each operation is one statement where it can be (add, get, list, complete, delete), so it is
-//! atomic without an explicit transaction and costs one round trip. An update reads the task,
+//! atomic without an explicit transaction and costs one round trip; concurrent adds share one
+//! multi-row `INSERT` (`add_queue`). An update reads the task,
 //! then writes it only if it has not changed since (`updated_at` unchanged), retrying on a
 //! concurrent change: no transaction ever upgrades a read lock to a write lock, which on SQLite
 //! fails immediately instead of waiting.
 
+mod add_queue;
 mod entity;
 mod order;
 
@@ -20,6 +22,7 @@ use crate::task::{
     Cursor, Description, ListFilter, NewTask, PageSize, Priority, StatusFilter, Tags, Task,
     TaskError, TaskId, TaskPage, TaskPatch, Title, UserId,
 };
+use add_queue::{AddError, AddQueue};
 use entity::{task, task_tag};
 
 /// How often an update is retried when the task keeps changing under it.
@@ -29,11 +32,14 @@ const UPDATE_ATTEMPTS: usize = 8;
 #[derive(Clone, Debug)]
 pub struct TaskStore {
     db: DatabaseConnection,
+    adds: AddQueue,
 }
 
 impl TaskStore {
+    /// Must be called inside a tokio runtime: it starts the task that writes new tasks.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        let adds = AddQueue::start(db.clone());
+        Self { db, adds }
     }
 
     /// The connection, for health checks.
@@ -55,10 +61,11 @@ impl TaskStore {
             created_at: now,
             updated_at: now,
         };
-        task::Entity::insert(to_active_model(user, &task))
-            .exec_without_returning(&self.db)
-            .await?;
-        Ok(task)
+        match self.adds.add(to_active_model(user, &task)).await {
+            Ok(()) => Ok(task),
+            Err(AddError::Db(err)) => Err(TaskError::Store(err)),
+            Err(AddError::WriterGone) => Err(TaskError::Unavailable),
+        }
     }
 
     pub async fn get(&self, user: UserId, task_id: TaskId) -> Result<Task, TaskError> {

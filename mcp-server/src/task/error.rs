@@ -65,4 +65,7 @@ pub enum TaskError {
     Contended { task_id: TaskId },
     #[error("task store failed")]
     Store(#[from] DbErr),
+    /// The store is shutting down.
+    #[error("task store is shutting down")]
+    Unavailable,
 }

@@ -16,6 +16,10 @@ impl ToolError {
         &self.0
     }
 
+    fn store_unavailable() -> Self {
+        Self("The task store is unavailable right now; try again shortly.".into())
+    }
+
     pub(crate) fn unauthenticated() -> Self {
         Self("This MCP session has no authenticated user; reconnect with a valid token.".into())
     }
@@ -33,8 +37,9 @@ impl From<TaskError> for ToolError {
             )),
             TaskError::Store(cause) => {
                 tracing::error!(error = %cause, error.cause_chain = ?cause, "task store failed");
-                Self("The task store is unavailable right now; try again shortly.".into())
+                Self::store_unavailable()
             }
+            TaskError::Unavailable => Self::store_unavailable(),
         }
     }
 }
