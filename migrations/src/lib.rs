@@ -3,11 +3,13 @@
 //! Two migrators with separate migration tables, so that the MCP task server can run against a
 //! database of its own:
 //! - [`TaskMigrator`] owns the task tables (`tasks`, `task_tags`), used by `todo-mcp`;
-//! - the host's tables (users, conversations, messages) come with the agent host.
+//! - [`HostMigrator`] owns the host's tables (`users`, `conversations`, `messages`), used by
+//!   `todo-agent`.
 //!
 //! Every migration is written once for SQLite and PostgreSQL and has a `down`.
 
 mod m20261125_000001_create_tasks;
+mod m20261125_000002_create_host_tables;
 
 pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::{MigrationTrait, prelude::*, sea_orm::DynIden};
@@ -23,5 +25,19 @@ impl MigratorTrait for TaskMigrator {
 
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![Box::new(m20261125_000001_create_tasks::Migration)]
+    }
+}
+
+/// Migrations of the host's tables, recorded in `seaql_migrations_host`.
+pub struct HostMigrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for HostMigrator {
+    fn migration_table_name() -> DynIden {
+        Alias::new("seaql_migrations_host").into_iden()
+    }
+
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000002_create_host_tables::Migration)]
     }
 }

@@ -17,7 +17,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
 
-TOOLS = {"add_task", "list_tasks", "complete_task", "update_task", "delete_task"}
+TOOLS = {"add_task", "list_tasks", "get_task", "complete_task", "update_task", "delete_task"}
 
 
 def check(condition, message):

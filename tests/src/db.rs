@@ -2,7 +2,7 @@
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use todo_mcp::db::DatabaseUrl;
-use todo_migrations::{MigratorTrait as _, TaskMigrator};
+use todo_migrations::{HostMigrator, MigratorTrait as _, TaskMigrator};
 use uuid::Uuid;
 
 use crate::skip::skip;
@@ -111,6 +111,9 @@ async fn migrate(db: &DatabaseConnection) {
     TaskMigrator::up(db, None)
         .await
         .expect("run the task migrations");
+    HostMigrator::up(db, None)
+        .await
+        .expect("run the host migrations");
 }
 
 /// `postgres://u@h:5432/test?x` with the database name replaced.

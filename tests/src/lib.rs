@@ -4,9 +4,11 @@
 //!   PostgreSQL database on `TEST_DATABASE_URL` (dropped afterwards), built by the real migrators.
 //! - [`skip`]: how a test that needs something missing (PostgreSQL, Python's MCP SDK) skips, and
 //!   how `TODO_TEST_REQUIRE_ALL=1` turns that skip into a failure.
+//! - [`agent`]: the real `todo-agent` binary on a free port and a client for its HTTP API.
 //! - [`mcp`]: the real `todo-mcp` binary over stdio and streamable HTTP, driven by the rmcp
 //!   client, and typed helpers to call the task tools.
 
+pub mod agent;
 pub mod db;
 pub mod mcp;
 pub mod skip;

@@ -89,13 +89,18 @@ pub async fn stdio_client(db: &TestDb, user: UserId) -> McpClient {
         .expect("initialize an MCP session over stdio")
 }
 
-/// A running `todo-mcp serve`, killed when dropped.
+/// A running `todo-mcp serve` (killed when dropped), or any other `/mcp` endpoint.
 pub struct HttpServer {
     pub url: String,
-    _child: Child,
+    _child: Option<Child>,
 }
 
 impl HttpServer {
+    /// An MCP endpoint that something else serves, such as the host's `/mcp`.
+    pub fn at(url: String) -> Self {
+        Self { url, _child: None }
+    }
+
     /// Starts `todo-mcp serve` on a free port of 127.0.0.1 and waits until it listens.
     pub async fn start(db: &TestDb) -> Self {
         let mut child = Command::new(workspace_binary("todo-mcp"))
@@ -125,7 +130,10 @@ impl HttpServer {
         .expect("todo-mcp serve listens in time");
         // Keep draining its log so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { url, _child: child }
+        Self {
+            url,
+            _child: Some(child),
+        }
     }
 
     /// An rmcp client on `/mcp` with a bearer token for `user`.

@@ -54,6 +54,13 @@ pub struct ListTasksArgs {
     pub cursor: Option<String>,
 }
 
+/// Arguments of `get_task`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct GetTaskArgs {
+    /// The id of the task, as returned by add_task or list_tasks.
+    pub task_id: String,
+}
+
 /// Arguments of `complete_task`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct CompleteTaskArgs {

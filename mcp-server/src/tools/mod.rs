@@ -1,5 +1,6 @@
-//! `TaskServer`: the five task tools over MCP. **API boundary**: tool names, argument names and
-//! result shapes are the contract of `../shared/DESIGN.md`.
+//! `TaskServer`: the task tools over MCP. **API boundary**: tool names, argument names and
+//! result shapes are the contract of `../shared/DESIGN.md`. Beside DESIGN.md's five tools there
+//! is a read-only `get_task`, which the HTTP API's `GET /api/{user_id}/tasks/{task_id}` needs.
 //!
 //! The user is bound to the session, never taken from arguments: a server built with
 //! [`TaskServer::for_user`] serves one user (stdio, in-process); one built with
@@ -25,13 +26,13 @@ use crate::{
     },
 };
 use dto::{
-    AddTaskArgs, ChangeStatus, CompleteTaskArgs, DeleteTaskArgs, ListTasksArgs, TaskChangeView,
-    TaskListView, TaskView, UpdateTaskArgs,
+    AddTaskArgs, ChangeStatus, CompleteTaskArgs, DeleteTaskArgs, GetTaskArgs, ListTasksArgs,
+    TaskChangeView, TaskListView, TaskView, UpdateTaskArgs,
 };
-pub use error::ToolError;
+pub use error::{ERROR_CODE_META_KEY, ToolError, ToolErrorKind};
 
 /// What a model is told about this server when it connects.
-pub const INSTRUCTIONS: &str = "These tools manage the signed-in user's to-do list: add_task creates a task, list_tasks finds tasks (filter by status, text, priority or tag), and complete_task, update_task and delete_task change one task by its id. \
+pub const INSTRUCTIONS: &str = "These tools manage the signed-in user's to-do list: add_task creates a task, list_tasks finds tasks (filter by status, text, priority or tag), get_task reads one, and complete_task, update_task and delete_task change one task by its id. \
 Call list_tasks to find a task's id before changing it, and give due dates as RFC 3339 date-times with an offset.";
 
 /// The MCP task server for one session.
@@ -129,6 +130,25 @@ impl TaskServer {
             tasks: page.tasks.iter().map(TaskView::from).collect(),
             next_cursor: page.next_cursor.as_ref().map(Cursor::encode),
         }))
+    }
+
+    /// Get one task by its id.
+    #[tool(annotations(
+        title = "Get task",
+        read_only_hint = true,
+        destructive_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
+    async fn get_task(
+        &self,
+        Parameters(args): Parameters<GetTaskArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<TaskView>, ToolError> {
+        let user = self.user(&ctx)?;
+        let task_id = TaskId::parse(&args.task_id)?;
+        let task = self.store.get(user, task_id).await?;
+        Ok(Json(TaskView::from(&task)))
     }
 
     /// Mark a task as done, or reopen it with completed = false. Doing it twice changes nothing.

@@ -3,6 +3,7 @@
 //! Tests in `tools` run on every combination of database (SQLite, PostgreSQL) and transport
 //! (stdio, streamable HTTP); PostgreSQL ones skip, saying so, without `TEST_DATABASE_URL`.
 
+mod api;
 mod http_auth;
 mod python_sdk;
 mod tools;

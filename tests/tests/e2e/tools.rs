@@ -73,7 +73,7 @@ async fn tools_are_listed_with_schemas_and_annotations(harness: Harness) {
         assert_eq!(tool.input_schema.get("type"), Some(&json!("object")));
         let annotations = tool.annotations.as_ref().expect("annotations");
         match tool.name.as_ref() {
-            "list_tasks" => assert_eq!(annotations.read_only_hint, Some(true)),
+            "list_tasks" | "get_task" => assert_eq!(annotations.read_only_hint, Some(true)),
             "delete_task" => assert_eq!(annotations.destructive_hint, Some(true)),
             "complete_task" => assert_eq!(annotations.idempotent_hint, Some(true)),
             _ => assert_eq!(annotations.read_only_hint, Some(false)),
@@ -118,6 +118,10 @@ async fn every_tool_works_end_to_end(harness: Harness) {
 
     let listed = list(&client, json!({})).await;
     assert_eq!(listed.tasks, [task.clone(), plain.clone()]);
+    let got: TaskView = call(&client, "get_task", json!({"task_id": plain.id}))
+        .await
+        .ok();
+    assert_eq!(got, plain);
     assert_eq!(listed.next_cursor, None);
 
     let done: TaskChangeView = call(&client, "complete_task", json!({"task_id": task.id}))
@@ -304,6 +308,7 @@ async fn another_users_task_reads_exactly_like_a_missing_one(harness: Harness) {
     let missing = uuid::Uuid::now_v7().to_string();
 
     for (tool, extra) in [
+        ("get_task", json!({})),
         ("complete_task", json!({})),
         ("update_task", json!({"title": "hijacked"})),
         ("delete_task", json!({})),

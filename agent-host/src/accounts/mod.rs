@@ -1,0 +1,203 @@
+//! Accounts: sign-up and sign-in with email and password.
+//!
+//! Emails are trimmed and lower-cased before they are stored or looked up, so they are unique
+//! case-insensitively. Passwords are hashed with Argon2id off the async threads; signing in with
+//! an unknown email costs the same hash as a wrong password, and both get the same answer.
+
+mod entity;
+mod password;
+
+use chrono::{DateTime, Utc};
+use email_address::EmailAddress;
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, SqlErr};
+use todo_mcp::task::UserId;
+use uuid::Uuid;
+
+use entity::user;
+pub use password::PasswordError;
+
+/// The shortest and longest passwords accepted.
+pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=128;
+const NAME_MAX_CHARS: usize = 100;
+const EMAIL_MAX_CHARS: usize = 254;
+
+/// A user as the host knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: UserId,
+    pub email: String,
+    pub name: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What can go wrong with accounts.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    /// Unknown email or wrong password: deliberately one variant.
+    #[error("wrong email or password")]
+    BadCredentials,
+    #[error("no such account")]
+    NotFound,
+    #[error("password hashing failed")]
+    Hashing(#[from] PasswordError),
+    #[error("account store failed")]
+    Store(#[from] DbErr),
+}
+
+/// The `users` table.
+#[derive(Clone, Debug)]
+pub struct AccountStore {
+    db: DatabaseConnection,
+}
+
+impl AccountStore {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    pub async fn sign_up(
+        &self,
+        email: &str,
+        password: &str,
+        name: Option<&str>,
+    ) -> Result<Account, AccountError> {
+        let email = normalize_email(email)?;
+        check_password(password)?;
+        let name = normalize_name(name)?;
+        let hash = password::hash(password.to_owned()).await?;
+        let account = Account {
+            id: UserId::new(Uuid::now_v7()),
+            email,
+            name,
+            created_at: now(),
+        };
+        let row = user::ActiveModel {
+            id: Set(account.id.as_uuid()),
+            email: Set(account.email.clone()),
+            name: Set(account.name.clone()),
+            password_hash: Set(hash),
+            created_at: Set(account.created_at),
+        };
+        match user::Entity::insert(row)
+            .exec_without_returning(&self.db)
+            .await
+        {
+            Ok(_) => Ok(account),
+            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                Err(AccountError::EmailTaken)
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> Result<Account, AccountError> {
+        // A malformed email is just another unknown email here.
+        let found = match normalize_email(email) {
+            Ok(email) => self.find_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let stored_hash = found.as_ref().map(|row| row.password_hash.clone());
+        if password::verify(password.to_owned(), stored_hash).await? {
+            found.map(from_model).ok_or(AccountError::BadCredentials)
+        } else {
+            Err(AccountError::BadCredentials)
+        }
+    }
+
+    pub async fn get(&self, id: UserId) -> Result<Account, AccountError> {
+        user::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await?
+            .map(from_model)
+            .ok_or(AccountError::NotFound)
+    }
+
+    pub async fn get_by_email(&self, email: &str) -> Result<Account, AccountError> {
+        let email = normalize_email(email)?;
+        self.find_by_email(&email)
+            .await?
+            .map(from_model)
+            .ok_or(AccountError::NotFound)
+    }
+
+    async fn find_by_email(&self, email: &str) -> Result<Option<user::Model>, DbErr> {
+        user::Entity::find()
+            .filter(user::Column::Email.eq(email))
+            .one(&self.db)
+            .await
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
+fn normalize_email(raw: &str) -> Result<String, AccountError> {
+    let email = raw.trim().to_lowercase();
+    if email.chars().count() > EMAIL_MAX_CHARS || !EmailAddress::is_valid(&email) {
+        return Err(AccountError::Invalid(
+            "email is not a valid address such as ada@example.com".to_owned(),
+        ));
+    }
+    Ok(email)
+}
+
+fn check_password(password: &str) -> Result<(), AccountError> {
+    if !PASSWORD_CHARS.contains(&password.chars().count()) {
+        return Err(AccountError::Invalid(format!(
+            "password must be {} to {} characters long",
+            PASSWORD_CHARS.start(),
+            PASSWORD_CHARS.end()
+        )));
+    }
+    Ok(())
+}
+
+fn normalize_name(raw: Option<&str>) -> Result<Option<String>, AccountError> {
+    let Some(name) = raw.map(str::trim).filter(|it| !it.is_empty()) else {
+        return Ok(None);
+    };
+    if name.chars().count() > NAME_MAX_CHARS || name.chars().any(char::is_control) {
+        return Err(AccountError::Invalid(format!(
+            "name must be at most {NAME_MAX_CHARS} characters on one line"
+        )));
+    }
+    Ok(Some(name.to_owned()))
+}
+
+fn from_model(row: user::Model) -> Account {
+    Account {
+        id: UserId::new(row.id),
+        email: row.email,
+        name: row.name,
+        created_at: row.created_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_validated() {
+        assert_eq!(
+            normalize_email("  Ada@Example.COM ").unwrap(),
+            "ada@example.com"
+        );
+        assert!(normalize_email("not-an-email").is_err());
+        assert!(normalize_email("").is_err());
+    }
+
+    #[test]
+    fn passwords_are_8_to_128_characters() {
+        assert!(check_password("1234567").is_err());
+        assert!(check_password("12345678").is_ok());
+        assert!(check_password(&"x".repeat(128)).is_ok());
+        assert!(check_password(&"x".repeat(129)).is_err());
+    }
+}

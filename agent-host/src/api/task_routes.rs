@@ -1,0 +1,323 @@
+//! `/api/{user_id}/tasks`: the task API, a frontend over the MCP task tools.
+//!
+//! Each request opens an MCP session for the caller, converts the request into tool arguments
+//! and the tool result into the response; nothing else happens here.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use poem_openapi::{
+    ApiResponse, Enum, Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+use todo_mcp::tools::dto::{
+    AddTaskArgs, CompleteTaskArgs, DeleteTaskArgs, GetTaskArgs, ListTasksArgs, PriorityView,
+    TaskChangeView, TaskListView, TaskView, UpdateTaskArgs,
+};
+use uuid::Uuid;
+
+use super::{
+    ApiTags,
+    error::{ApiError, ErrorResponse},
+};
+use crate::{app::AppState, auth::Auth, tasks::TaskSession};
+
+pub struct TaskApi {
+    pub state: Arc<AppState>,
+}
+
+/// A task.
+#[derive(Debug, Object)]
+#[oai(rename = "Task")]
+pub struct TaskBody {
+    pub id: Uuid,
+    pub title: String,
+    pub description: Option<String>,
+    pub completed: bool,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub priority: Priority,
+    pub due_at: Option<DateTime<Utc>>,
+    /// Lower case, sorted.
+    pub tags: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// How urgent a task is.
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum Priority {
+    Low,
+    Medium,
+    High,
+}
+
+/// One page of tasks.
+#[derive(Debug, Object)]
+pub struct TaskPage {
+    pub tasks: Vec<TaskBody>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A new task. Values are checked by the task server; a bad one gets 422 saying which.
+#[derive(Debug, Object)]
+pub struct NewTask {
+    /// 1 to 200 characters.
+    pub title: String,
+    /// Up to 4,000 characters.
+    pub description: Option<String>,
+    /// `low`, `medium` (default) or `high`.
+    pub priority: Option<String>,
+    /// RFC 3339 with an offset, e.g. `2026-05-01T17:00:00+02:00`.
+    pub due_at: Option<String>,
+    /// Up to 10 tags of 1 to 32 characters, without spaces.
+    pub tags: Option<Vec<String>>,
+}
+
+/// Changes to a task; fields left out stay as they are.
+#[derive(Debug, Object)]
+pub struct TaskChanges {
+    pub title: Option<String>,
+    /// `""` removes the description.
+    pub description: Option<String>,
+    pub priority: Option<String>,
+    /// `""` removes the due date.
+    pub due_at: Option<String>,
+    /// The complete new set of tags; `[]` removes them all.
+    pub tags: Option<Vec<String>>,
+    /// `true` completes the task, `false` reopens it.
+    pub completed: Option<bool>,
+}
+
+#[derive(ApiResponse)]
+pub enum CreatedTask {
+    /// The task was created.
+    #[oai(status = 201)]
+    Created(Json<TaskBody>),
+}
+
+#[derive(ApiResponse)]
+pub enum DeletedTask {
+    /// The task was deleted.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+#[OpenApi(tag = "ApiTags::Tasks")]
+impl TaskApi {
+    /// List tasks: open first, then by due date (none last), priority (high first) and id.
+    /// Filters combine.
+    #[oai(path = "/:user_id/tasks", method = "get")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one argument per query parameter"
+    )]
+    async fn list(
+        &self,
+        auth: Auth,
+        user_id: Path<Uuid>,
+        /// `all` (default), `pending` or `completed`.
+        status: Query<Option<String>>,
+        /// Case-insensitive text in the title or description.
+        q: Query<Option<String>>,
+        /// `low`, `medium` or `high`.
+        priority: Query<Option<String>>,
+        /// Only tasks with this tag.
+        tag: Query<Option<String>>,
+        /// 1 to 200; 50 by default.
+        limit: Query<Option<i64>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<TaskPage>, ErrorResponse> {
+        let session = self.session(&auth, *user_id).await?;
+        let args = ListTasksArgs {
+            status: status.0,
+            query: q.0,
+            priority: priority.0,
+            tag: tag.0,
+            limit: limit.0,
+            cursor: cursor.0,
+        };
+        let page: TaskListView = session
+            .call("list_tasks", &args)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Json(TaskPage {
+            tasks: page
+                .tasks
+                .into_iter()
+                .map(TaskBody::try_from)
+                .collect::<Result<_, _>>()?,
+            next_cursor: page.next_cursor,
+        }))
+    }
+
+    /// Create a task.
+    #[oai(path = "/:user_id/tasks", method = "post")]
+    async fn create(
+        &self,
+        auth: Auth,
+        user_id: Path<Uuid>,
+        body: Json<NewTask>,
+    ) -> Result<CreatedTask, ErrorResponse> {
+        let session = self.session(&auth, *user_id).await?;
+        let NewTask {
+            title,
+            description,
+            priority,
+            due_at,
+            tags,
+        } = body.0;
+        let args = AddTaskArgs {
+            title,
+            description,
+            priority,
+            due_at,
+            tags,
+        };
+        let change: TaskChangeView = session
+            .call("add_task", &args)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(CreatedTask::Created(Json(change.task.try_into()?)))
+    }
+
+    /// Get one task.
+    #[oai(path = "/:user_id/tasks/:task_id", method = "get")]
+    async fn get(
+        &self,
+        auth: Auth,
+        user_id: Path<Uuid>,
+        task_id: Path<Uuid>,
+    ) -> Result<Json<TaskBody>, ErrorResponse> {
+        let session = self.session(&auth, *user_id).await?;
+        let args = GetTaskArgs {
+            task_id: task_id.0.to_string(),
+        };
+        let task: TaskView = session
+            .call("get_task", &args)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Json(task.try_into()?))
+    }
+
+    /// Change a task; `completed` completes or reopens it.
+    #[oai(path = "/:user_id/tasks/:task_id", method = "patch")]
+    async fn update(
+        &self,
+        auth: Auth,
+        user_id: Path<Uuid>,
+        task_id: Path<Uuid>,
+        body: Json<TaskChanges>,
+    ) -> Result<Json<TaskBody>, ErrorResponse> {
+        let session = self.session(&auth, *user_id).await?;
+        let TaskChanges {
+            title,
+            description,
+            priority,
+            due_at,
+            tags,
+            completed,
+        } = body.0;
+        let task_id = task_id.0.to_string();
+        let edits = UpdateTaskArgs {
+            task_id: task_id.clone(),
+            title,
+            description,
+            priority,
+            due_at,
+            tags,
+        };
+        let has_edits = edits.title.is_some()
+            || edits.description.is_some()
+            || edits.priority.is_some()
+            || edits.due_at.is_some()
+            || edits.tags.is_some();
+        if !has_edits && completed.is_none() {
+            return Err(ApiError::Invalid(
+                "nothing to change; give at least one of title, description, priority, due_at, tags, completed"
+                    .to_owned(),
+            )
+            .into());
+        }
+        // Edits first: when they are invalid, the completion is not applied either.
+        let mut latest = None;
+        if has_edits {
+            let change: TaskChangeView = session
+                .call("update_task", &edits)
+                .await
+                .map_err(ApiError::from)?;
+            latest = Some(change.task);
+        }
+        if let Some(completed) = completed {
+            let args = CompleteTaskArgs {
+                task_id,
+                completed: Some(completed),
+            };
+            let change: TaskChangeView = session
+                .call("complete_task", &args)
+                .await
+                .map_err(ApiError::from)?;
+            latest = Some(change.task);
+        }
+        let task = latest.ok_or_else(|| ApiError::Invalid("nothing to change".to_owned()))?;
+        Ok(Json(task.try_into()?))
+    }
+
+    /// Delete a task.
+    #[oai(path = "/:user_id/tasks/:task_id", method = "delete")]
+    async fn delete(
+        &self,
+        auth: Auth,
+        user_id: Path<Uuid>,
+        task_id: Path<Uuid>,
+    ) -> Result<DeletedTask, ErrorResponse> {
+        let session = self.session(&auth, *user_id).await?;
+        let args = DeleteTaskArgs {
+            task_id: task_id.0.to_string(),
+        };
+        let _: TaskChangeView = session
+            .call("delete_task", &args)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(DeletedTask::Deleted)
+    }
+}
+
+impl TaskApi {
+    /// Checks that the caller is `user_id` and opens an MCP session for them.
+    async fn session(&self, auth: &Auth, user_id: Uuid) -> Result<TaskSession, ApiError> {
+        let user = auth.require(user_id)?;
+        Ok(self.state.tasks.open(user).await?)
+    }
+}
+
+impl TryFrom<TaskView> for TaskBody {
+    type Error = ErrorResponse;
+
+    fn try_from(task: TaskView) -> Result<Self, Self::Error> {
+        fn time(raw: &str) -> Result<DateTime<Utc>, ApiError> {
+            DateTime::parse_from_rfc3339(raw)
+                .map(|it| it.with_timezone(&Utc))
+                .map_err(ApiError::internal)
+        }
+        Ok(TaskBody {
+            id: Uuid::try_parse(&task.id).map_err(ApiError::internal)?,
+            title: task.title,
+            description: task.description,
+            completed: task.completed,
+            completed_at: task.completed_at.as_deref().map(time).transpose()?,
+            priority: match task.priority {
+                PriorityView::Low => Priority::Low,
+                PriorityView::Medium => Priority::Medium,
+                PriorityView::High => Priority::High,
+            },
+            due_at: task.due_at.as_deref().map(time).transpose()?,
+            tags: task.tags,
+            created_at: time(&task.created_at)?,
+            updated_at: time(&task.updated_at)?,
+        })
+    }
+}

@@ -1,0 +1,202 @@
+//! Building and running the `todo-agent` server: one port for the API, `/mcp`, `/healthz` and
+//! `/readyz`.
+//!
+//! `App::build` binds the listener first (so the URL can be printed and tests can bind port 0),
+//! then connects to the database and runs both migrators; `run_until_stopped` serves until the
+//! shutdown token is cancelled and lets open requests finish.
+
+use std::{io, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use poem::{
+    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server, get, handler,
+    http::{StatusCode, header},
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+    middleware::{RequestId, SetHeader, Tracing},
+    web::Data,
+};
+use sea_orm::DatabaseConnection;
+use todo_mcp::{
+    auth::{JwtSecret, TokenKeys},
+    db,
+    store::TaskStore,
+};
+use todo_migrations::{HostMigrator, MigratorTrait as _, TaskMigrator};
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::{
+    accounts::AccountStore,
+    api::{self, error::render_poem_error},
+    auth::AuthContext,
+    config::{Config, Security},
+    tasks::TaskGateway,
+};
+
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// How long open requests get to finish after a shutdown signal.
+const GRACE_PERIOD: Duration = Duration::from_secs(10);
+
+/// What the request handlers share.
+pub struct AppState {
+    pub accounts: AccountStore,
+    pub tasks: TaskGateway,
+    pub keys: TokenKeys,
+    pub security: Security,
+    pub public_base_url: Url,
+    pub db: DatabaseConnection,
+}
+
+/// A bound, migrated, not yet serving `todo-agent`.
+pub struct App {
+    acceptor: TcpAcceptor,
+    state: Arc<AppState>,
+    embedded_tasks: Option<TaskStore>,
+}
+
+impl App {
+    /// Binds `BIND`; the caller may announce the address before `connect`.
+    pub async fn bind(config: &Config) -> anyhow::Result<TcpAcceptor> {
+        TcpListener::bind(config.bind)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("listen on BIND={}", config.bind))
+    }
+
+    /// Connects to the database, runs the migrations and assembles the state.
+    pub async fn build(
+        config: &Config,
+        secret: &JwtSecret,
+        acceptor: TcpAcceptor,
+    ) -> anyhow::Result<Self> {
+        let bound = Self::local_addr(&acceptor).unwrap_or(config.bind);
+        let db = db::connect(&config.database_url).await?;
+        HostMigrator::up(&db, None)
+            .await
+            .with_context(|| format!("run the host migrations on {}", config.database_url))?;
+        let keys = TokenKeys::new(secret);
+        let (tasks, embedded_tasks) = match &config.mcp_tasks_url {
+            Some(url) => (
+                TaskGateway::Remote {
+                    url: url.clone(),
+                    keys: keys.clone(),
+                },
+                None,
+            ),
+            None => {
+                // The embedded task server shares the pool; only its store touches its tables.
+                TaskMigrator::up(&db, None).await.with_context(|| {
+                    format!("run the task migrations on {}", config.database_url)
+                })?;
+                let store = TaskStore::new(db.clone());
+                (TaskGateway::Embedded(store.clone()), Some(store))
+            }
+        };
+        let state = Arc::new(AppState {
+            accounts: AccountStore::new(db.clone()),
+            tasks,
+            keys,
+            security: config.security(),
+            public_base_url: config.public_base_url(bound),
+            db,
+        });
+        Ok(Self {
+            acceptor,
+            state,
+            embedded_tasks,
+        })
+    }
+
+    pub fn local_addr(acceptor: &TcpAcceptor) -> Option<SocketAddr> {
+        acceptor
+            .local_addr()
+            .into_iter()
+            .find_map(|addr| addr.as_socket_addr().copied())
+    }
+
+    /// Serves until `shutdown` is cancelled, then lets open requests finish.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> io::Result<()> {
+        let routes = routes(self.state, self.embedded_tasks, shutdown.child_token());
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(routes, shutdown.cancelled_owned(), Some(GRACE_PERIOD))
+            .await
+    }
+}
+
+fn routes(
+    state: Arc<AppState>,
+    embedded_tasks: Option<TaskStore>,
+    shutdown: CancellationToken,
+) -> impl Endpoint {
+    let api = api::service(state.clone());
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    let auth_context = AuthContext {
+        keys: state.keys.clone(),
+        public_base_url: state.public_base_url.clone(),
+    };
+    let api_routes = Route::new()
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .nest("/", api)
+        .with(
+            SetHeader::new()
+                .overriding(header::CACHE_CONTROL, state.security.private_cache_control),
+        );
+    let mut route = Route::new()
+        .nest("/api", api_routes)
+        .at("/healthz", get(healthz))
+        .at("/readyz", get(readyz));
+    if let Some(store) = embedded_tasks {
+        route = route.at(
+            "/mcp",
+            todo_mcp::http::mcp_endpoint(store, state.keys.clone(), shutdown),
+        );
+    }
+    route
+        .around(limit_body)
+        .data(auth_context)
+        .data(state)
+        .catch_all_error(render_poem_error)
+        .with(Tracing)
+        .with(RequestId::default())
+}
+
+/// Refuses bodies over [`MAX_BODY_BYTES`] with 413, whether or not they declare their length.
+async fn limit_body<E: Endpoint>(endpoint: Arc<E>, mut req: Request) -> poem::Result<Response> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > MAX_BODY_BYTES as u64 => {
+            return Err(poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE));
+        }
+        Some(_) => {}
+        None => {
+            let body = req.take_body().into_bytes_limit(MAX_BODY_BYTES).await?;
+            req.set_body(body);
+        }
+    }
+    Ok(endpoint.call(req).await?.into_response())
+}
+
+/// The process is up.
+#[handler]
+fn healthz() -> &'static str {
+    "ok"
+}
+
+/// The database answers.
+#[handler]
+async fn readyz(state: Data<&Arc<AppState>>) -> Response {
+    match state.db.ping().await {
+        Ok(()) => "ready".into_response(),
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+    }
+}

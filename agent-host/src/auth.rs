@@ -1,0 +1,135 @@
+//! Who is calling: a `todo-agent` JWT from `Authorization: Bearer` or the `todo_session` cookie.
+//!
+//! The scheme types here are poem-openapi security schemes, so the OpenAPI document lists both
+//! ways. A cookie-authenticated request that changes state must come from this site (its
+//! `Origin`, or `Referer`, must match `PUBLIC_BASE_URL`): with `SameSite=Lax` on the cookie this
+//! protects the browser flows against CSRF. A bearer token is never sent by a browser on its
+//! own, so bearer requests need no such check.
+
+use chrono::{DateTime, Utc};
+use poem::{Request, http::Method};
+use poem_openapi::{
+    SecurityScheme,
+    auth::{ApiKey, Bearer},
+};
+use todo_mcp::{
+    auth::{Audience, TokenKeys},
+    task::UserId,
+};
+use url::Url;
+
+use crate::api::error::ApiError;
+
+/// The cookie the browser keeps its session token in.
+pub const SESSION_COOKIE: &str = "todo_session";
+
+/// A verified caller.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    pub user: UserId,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `Authorization: Bearer <JWT>` with audience `todo-agent`.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT", checker = "check_bearer")]
+pub struct BearerToken(Caller);
+
+/// The `todo_session` cookie set by sign-in.
+#[derive(SecurityScheme)]
+#[oai(
+    ty = "api_key",
+    key_name = "todo_session",
+    key_in = "cookie",
+    checker = "check_cookie"
+)]
+pub struct SessionCookie(Caller);
+
+/// Either way of authenticating; a bearer token wins when both are sent.
+#[derive(SecurityScheme)]
+pub enum Auth {
+    Bearer(BearerToken),
+    Cookie(SessionCookie),
+}
+
+impl Auth {
+    pub fn caller(&self) -> Caller {
+        match self {
+            Auth::Bearer(BearerToken(caller)) | Auth::Cookie(SessionCookie(caller)) => *caller,
+        }
+    }
+
+    /// The caller's id when it is the `{user_id}` of the path; 403 otherwise.
+    pub fn require(&self, user_id: uuid::Uuid) -> Result<UserId, ApiError> {
+        let caller = self.caller().user;
+        if caller.as_uuid() == user_id {
+            Ok(caller)
+        } else {
+            Err(ApiError::Forbidden(
+                "this token does not belong to that user",
+            ))
+        }
+    }
+}
+
+/// What the security checkers need; added to the route as data.
+#[derive(Clone)]
+pub struct AuthContext {
+    pub keys: TokenKeys,
+    pub public_base_url: Url,
+}
+
+async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
+    verify(req, &bearer.token)
+}
+
+async fn check_cookie(req: &Request, cookie: ApiKey) -> poem::Result<Caller> {
+    let caller = verify(req, &cookie.key)?;
+    if changes_state(req.method()) && !same_site(req) {
+        tracing::info!(method = %req.method(), "refused a cookie-authenticated request from another site");
+        return Err(poem::Error::from_string(
+            "cross-site requests may not change data",
+            poem::http::StatusCode::FORBIDDEN,
+        ));
+    }
+    Ok(caller)
+}
+
+fn verify(req: &Request, token: &str) -> poem::Result<Caller> {
+    let Some(context) = req.data::<AuthContext>() else {
+        return Err(poem::Error::from_status(
+            poem::http::StatusCode::INTERNAL_SERVER_ERROR,
+        ));
+    };
+    context
+        .keys
+        .verify(token, Audience::Agent)
+        .map(|verified| Caller {
+            user: verified.user,
+            expires_at: verified.expires_at,
+        })
+        .map_err(|err| {
+            tracing::debug!(reason = %err, "refused a token");
+            poem::Error::from_status(poem::http::StatusCode::UNAUTHORIZED)
+        })
+}
+
+fn changes_state(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// True when the request's `Origin` (or, failing that, `Referer`) is this site, or when the
+/// client sent neither (not a browser).
+fn same_site(req: &Request) -> bool {
+    let Some(context) = req.data::<AuthContext>() else {
+        return false;
+    };
+    let claimed = req
+        .header("origin")
+        .or_else(|| req.header("referer"))
+        .map(str::to_owned);
+    let Some(claimed) = claimed else {
+        return true;
+    };
+    Url::parse(&claimed).is_ok_and(|url| url.origin() == context.public_base_url.origin())
+}

@@ -1,0 +1,282 @@
+//! Configuration of `todo-agent`: every environment variable it reads, parsed once at start.
+//!
+//! `APP_MODE` alone decides the security settings ([`Security`]); nothing else in the host
+//! hard-codes a security flag.
+
+use std::{fmt, net::SocketAddr, str::FromStr};
+
+use todo_mcp::{auth::JwtSecret, config::parse_log_filter, db::DatabaseUrl};
+use url::Url;
+
+pub use todo_mcp::config::ConfigError;
+
+/// The default model of the OpenAI-compatible provider.
+pub const DEFAULT_OPENAI_MODEL: &str = "gpt-4o";
+const DEFAULT_BIND: &str = "127.0.0.1:7860";
+
+/// Everything `todo-agent` reads from its environment.
+#[derive(Debug)]
+pub struct Config {
+    /// `APP_MODE`: `developer` or `production` (default).
+    pub mode: AppMode,
+    /// `BIND`: where to listen; `127.0.0.1:7860` by default.
+    pub bind: SocketAddr,
+    /// `DATABASE_URL`: a SQLite file under `./data/` by default.
+    pub database_url: DatabaseUrl,
+    /// `JWT_SECRET`: required in production; in developer mode a generated secret kept in
+    /// `./data/jwt_secret` stands in when it is not set.
+    pub jwt_secret: Option<JwtSecret>,
+    /// `PUBLIC_BASE_URL`: the address people use; see [`Config::public_base_url`].
+    pub public_base_url: Option<Url>,
+    /// `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `OPENAI_MODEL`.
+    pub openai: OpenAiConfig,
+    /// `MCP_TASKS_URL`: a standalone `todo-mcp serve` to use instead of the embedded server.
+    pub mcp_tasks_url: Option<Url>,
+    /// `RUST_LOG`: the log filter; `info` by default.
+    pub log_filter: String,
+}
+
+/// The model provider's settings.
+#[derive(Debug, Clone)]
+pub struct OpenAiConfig {
+    pub api_key: Option<ApiKey>,
+    pub base_url: Option<Url>,
+    pub model: String,
+}
+
+/// `OPENAI_API_KEY`. `Debug` never shows it.
+#[derive(Clone)]
+pub struct ApiKey(pub String);
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// How the host runs; see [`AppMode::security`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppMode {
+    /// For a person trying the product on their own machine over plain HTTP.
+    Developer,
+    /// Behind HTTPS, with a configured secret.
+    Production,
+}
+
+/// The security switches that follow from the mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Security {
+    /// `Secure` on the session cookie: it then only travels over HTTPS.
+    pub cookie_secure: bool,
+    /// `HttpOnly` on the session cookie: page scripts cannot read it.
+    pub cookie_http_only: bool,
+    /// `Cache-Control` for responses with user data.
+    pub private_cache_control: &'static str,
+    /// Whether a missing `JWT_SECRET` may be replaced by a generated one.
+    pub generate_missing_secret: bool,
+}
+
+impl AppMode {
+    pub fn security(self) -> Security {
+        match self {
+            AppMode::Developer => Security {
+                cookie_secure: false,
+                cookie_http_only: false,
+                private_cache_control: "no-store",
+                generate_missing_secret: true,
+            },
+            AppMode::Production => Security {
+                cookie_secure: true,
+                cookie_http_only: true,
+                private_cache_control: "no-store, private",
+                generate_missing_secret: false,
+            },
+        }
+    }
+}
+
+impl FromStr for AppMode {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "developer" | "development" | "dev" => Ok(AppMode::Developer),
+            "production" | "prod" => Ok(AppMode::Production),
+            other => Err(format!("is {other:?}; use developer or production")),
+        }
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so tests can pass a map.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let set = |key: &str| lookup(key).filter(|value| !value.trim().is_empty());
+        let bad = |variable: &'static str, problem: String| ConfigError { variable, problem };
+
+        let mode = match set("APP_MODE") {
+            None => AppMode::Production,
+            Some(raw) => raw.parse().map_err(|problem| bad("APP_MODE", problem))?,
+        };
+        let bind = set("BIND")
+            .unwrap_or_else(|| DEFAULT_BIND.to_owned())
+            .trim()
+            .parse::<SocketAddr>()
+            .map_err(|_| {
+                bad(
+                    "BIND",
+                    "is not an address such as 127.0.0.1:7860".to_owned(),
+                )
+            })?;
+        let database_url = match set("DATABASE_URL") {
+            None => DatabaseUrl::default_sqlite(),
+            Some(raw) => raw
+                .parse()
+                .map_err(|err| bad("DATABASE_URL", format!("{err}")))?,
+        };
+        let jwt_secret = set("JWT_SECRET")
+            .map(|raw| JwtSecret::new(raw.into_bytes()))
+            .transpose()
+            .map_err(|err| bad("JWT_SECRET", err.to_string()))?;
+        if jwt_secret.is_none() && !mode.security().generate_missing_secret {
+            return Err(bad(
+                "JWT_SECRET",
+                "is not set; production mode needs at least 32 random bytes (or run with APP_MODE=developer)"
+                    .to_owned(),
+            ));
+        }
+        let public_base_url = set("PUBLIC_BASE_URL")
+            .map(|raw| http_url(&raw))
+            .transpose()
+            .map_err(|problem| bad("PUBLIC_BASE_URL", problem))?;
+        let openai = OpenAiConfig {
+            api_key: set("OPENAI_API_KEY").map(|raw| ApiKey(raw.trim().to_owned())),
+            base_url: set("OPENAI_BASE_URL")
+                .map(|raw| http_url(&raw))
+                .transpose()
+                .map_err(|problem| bad("OPENAI_BASE_URL", problem))?,
+            model: set("OPENAI_MODEL")
+                .map(|raw| raw.trim().to_owned())
+                .unwrap_or_else(|| DEFAULT_OPENAI_MODEL.to_owned()),
+        };
+        let mcp_tasks_url = set("MCP_TASKS_URL")
+            .map(|raw| http_url(&raw))
+            .transpose()
+            .map_err(|problem| bad("MCP_TASKS_URL", problem))?;
+        Ok(Self {
+            mode,
+            bind,
+            database_url,
+            jwt_secret,
+            public_base_url,
+            openai,
+            mcp_tasks_url,
+            log_filter: parse_log_filter(set("RUST_LOG"))?,
+        })
+    }
+
+    pub fn security(&self) -> Security {
+        self.mode.security()
+    }
+
+    /// `PUBLIC_BASE_URL`, or `http://` plus the address the server is bound to (`bound`, which
+    /// differs from `BIND` when that asks for port 0).
+    #[expect(clippy::expect_used, reason = "infallible, as the message says")]
+    pub fn public_base_url(&self, bound: SocketAddr) -> Url {
+        if let Some(url) = &self.public_base_url {
+            return url.clone();
+        }
+        Url::parse(&format!("http://{}/", browsable(bound)))
+            .expect("a socket address always forms a valid http URL")
+    }
+}
+
+/// An address a browser can open: a wildcard bind is reached through localhost.
+fn browsable(bind: SocketAddr) -> String {
+    if bind.ip().is_unspecified() {
+        format!("localhost:{}", bind.port())
+    } else {
+        bind.to_string()
+    }
+}
+
+fn http_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw.trim()).map_err(|err| format!("is not a URL ({err})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("must be an http:// or https:// URL".to_owned());
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|key| vars.get(key).cloned())
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn production_is_the_default_and_needs_a_secret() {
+        let err = parse(&[]).unwrap_err();
+        assert_eq!(err.variable, "JWT_SECRET");
+        let config = parse(&[("JWT_SECRET", SECRET)]).unwrap();
+        assert_eq!(config.mode, AppMode::Production);
+        assert!(config.security().cookie_secure && config.security().cookie_http_only);
+        assert_eq!(config.bind.to_string(), "127.0.0.1:7860");
+        assert_eq!(
+            config.public_base_url(config.bind).as_str(),
+            "http://127.0.0.1:7860/"
+        );
+        assert_eq!(config.openai.model, "gpt-4o");
+        assert!(config.database_url.is_sqlite());
+    }
+
+    #[test]
+    fn developer_mode_runs_without_any_secret() {
+        let config = parse(&[("APP_MODE", "developer")]).unwrap();
+        assert!(config.jwt_secret.is_none());
+        assert!(!config.security().cookie_secure);
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        for (variable, value) in [
+            ("APP_MODE", "staging"),
+            ("BIND", "localhost"),
+            ("DATABASE_URL", "mysql://db"),
+            ("JWT_SECRET", "short"),
+            ("PUBLIC_BASE_URL", "ftp://x"),
+            ("OPENAI_BASE_URL", "not a url"),
+            ("MCP_TASKS_URL", "nope"),
+            ("RUST_LOG", "info,[["),
+        ] {
+            let mut vars = vec![("JWT_SECRET", SECRET)];
+            vars.retain(|(key, _)| *key != variable);
+            vars.push((variable, value));
+            let err = parse(&vars).unwrap_err();
+            assert_eq!(err.variable, variable, "{value}");
+            assert!(err.to_string().starts_with(variable));
+        }
+    }
+
+    #[test]
+    fn a_wildcard_bind_is_opened_through_localhost() {
+        let config = parse(&[("APP_MODE", "developer"), ("BIND", "0.0.0.0:8080")]).unwrap();
+        assert_eq!(
+            config.public_base_url(config.bind).as_str(),
+            "http://localhost:8080/"
+        );
+    }
+}
