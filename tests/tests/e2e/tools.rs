@@ -54,6 +54,7 @@ async fn tools_are_listed_with_schemas_and_annotations(harness: Harness) {
         HashSet::from([
             "add_task",
             "list_tasks",
+            "get_task",
             "complete_task",
             "update_task",
             "delete_task"
