@@ -30,7 +30,7 @@ use crate::{
     api::{self, error::render_poem_error},
     auth::AuthContext,
     config::{Config, Security},
-    tasks::TaskGateway,
+    tasks::{TaskGateway, TaskTarget},
 };
 
 /// The largest request body accepted.
@@ -78,10 +78,10 @@ impl App {
         let keys = TokenKeys::new(secret);
         let (tasks, embedded_tasks) = match &config.mcp_tasks_url {
             Some(url) => (
-                TaskGateway::Remote {
+                TaskGateway::new(TaskTarget::Remote {
                     url: url.clone(),
                     keys: keys.clone(),
-                },
+                }),
                 None,
             ),
             None => {
@@ -90,7 +90,10 @@ impl App {
                     format!("run the task migrations on {}", config.database_url)
                 })?;
                 let store = TaskStore::new(db.clone());
-                (TaskGateway::Embedded(store.clone()), Some(store))
+                (
+                    TaskGateway::new(TaskTarget::Embedded(store.clone())),
+                    Some(store),
+                )
             }
         };
         let state = Arc::new(AppState {

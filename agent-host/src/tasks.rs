@@ -4,8 +4,17 @@
 //! ([`todo_mcp::in_process`]). With `MCP_TASKS_URL` the host talks streamable HTTP to a
 //! standalone `todo-mcp serve`, minting a short-lived `todo-mcp` token for the user of each
 //! session.
+//!
+//! Opening a session costs an MCP handshake, so open sessions are kept per user and reused
+//! (`SessionCache`): a session is bound to its user, so reuse can never mix users. The cache is
+//! bounded, holds no user data (only connections, like a database pool), and remote sessions
+//! are renewed before their token expires.
 
-use std::time::Duration;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use rmcp::{
     ServiceExt as _,
@@ -29,11 +38,28 @@ const REMOTE_TOKEN_LIFETIME: chrono::Duration = chrono::Duration::minutes(5);
 /// How long one tool call (or the handshake) may take before the host gives up.
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How long a remote session is reused: well within its token's lifetime.
+const REMOTE_SESSION_REUSE: Duration = Duration::from_secs(4 * 60);
+/// How many users' sessions are kept open.
+const MAX_CACHED_SESSIONS: usize = 1024;
+
 /// Where the task tools live.
 #[derive(Clone)]
-pub enum TaskGateway {
+pub enum TaskTarget {
     Embedded(TaskStore),
     Remote { url: Url, keys: TokenKeys },
+}
+
+/// MCP sessions to the task tools, one per user, reused across requests.
+#[derive(Clone)]
+pub struct TaskGateway {
+    target: TaskTarget,
+    sessions: Arc<Mutex<HashMap<UserId, CachedSession>>>,
+}
+
+struct CachedSession {
+    client: Arc<TaskClient>,
+    reuse_until: Option<Instant>,
 }
 
 /// A failed tool call, as the host sees it.
@@ -55,17 +81,77 @@ pub enum TaskCallError {
 
 /// An MCP session for one user.
 pub struct TaskSession {
-    client: TaskClient,
+    client: Arc<TaskClient>,
+    user: UserId,
+    sessions: Arc<Mutex<HashMap<UserId, CachedSession>>>,
 }
 
 impl TaskGateway {
-    /// Opens an MCP session acting for `user`.
+    pub fn new(target: TaskTarget) -> Self {
+        Self {
+            target,
+            sessions: Arc::default(),
+        }
+    }
+
+    /// An MCP session acting for `user`: a cached one when it is still usable, else a new one.
     pub async fn open(&self, user: UserId) -> Result<TaskSession, TaskCallError> {
-        let client = match self {
-            TaskGateway::Embedded(store) => in_process::connect(store.clone(), user)
+        if let Some(client) = self.cached(user) {
+            return Ok(self.session(user, client));
+        }
+        let client = Arc::new(self.connect(user).await?);
+        let reuse_until = match self.target {
+            TaskTarget::Embedded(_) => None,
+            TaskTarget::Remote { .. } => Some(Instant::now() + REMOTE_SESSION_REUSE),
+        };
+        if let Ok(mut sessions) = self.sessions.lock() {
+            if sessions.len() >= MAX_CACHED_SESSIONS {
+                // Any victim will do: an evicted session lives on until its callers finish.
+                if let Some(victim) = sessions.keys().next().copied() {
+                    sessions.remove(&victim);
+                }
+            }
+            sessions.insert(
+                user,
+                CachedSession {
+                    client: client.clone(),
+                    reuse_until,
+                },
+            );
+        }
+        Ok(self.session(user, client))
+    }
+
+    fn session(&self, user: UserId, client: Arc<TaskClient>) -> TaskSession {
+        TaskSession {
+            client,
+            user,
+            sessions: self.sessions.clone(),
+        }
+    }
+
+    fn cached(&self, user: UserId) -> Option<Arc<TaskClient>> {
+        let mut sessions = self.sessions.lock().ok()?;
+        let usable = sessions.get(&user).is_some_and(|session| {
+            !session.client.is_closed()
+                && session
+                    .reuse_until
+                    .is_none_or(|until| Instant::now() < until)
+        });
+        if usable {
+            sessions.get(&user).map(|session| session.client.clone())
+        } else {
+            sessions.remove(&user);
+            None
+        }
+    }
+
+    async fn connect(&self, user: UserId) -> Result<TaskClient, TaskCallError> {
+        let client = match &self.target {
+            TaskTarget::Embedded(store) => in_process::connect(store.clone(), user)
                 .await
                 .map_err(|err| TaskCallError::Unreachable(Box::new(err)))?,
-            TaskGateway::Remote { url, keys } => {
+            TaskTarget::Remote { url, keys } => {
                 let token = keys
                     .issue(user, Audience::Mcp, REMOTE_TOKEN_LIFETIME)
                     .map_err(|err| TaskCallError::Unreachable(Box::new(err)))?;
@@ -79,7 +165,7 @@ impl TaskGateway {
                     .map_err(|err| TaskCallError::Unreachable(Box::new(err)))?
             }
         };
-        Ok(TaskSession { client })
+        Ok(client)
     }
 }
 
@@ -116,10 +202,27 @@ impl TaskSession {
             }
         };
         let request = CallToolRequestParams::new(tool).with_arguments(arguments);
-        tokio::time::timeout(CALL_TIMEOUT, self.client.call_tool(request))
-            .await
-            .map_err(|elapsed| TaskCallError::Unreachable(Box::new(elapsed)))?
-            .map_err(|err| TaskCallError::Unreachable(Box::new(err)))
+        let outcome = match tokio::time::timeout(CALL_TIMEOUT, self.client.call_tool(request)).await
+        {
+            Ok(Ok(result)) => return Ok(result),
+            Ok(Err(err)) => TaskCallError::Unreachable(Box::new(err)),
+            Err(elapsed) => TaskCallError::Unreachable(Box::new(elapsed)),
+        };
+        self.forget();
+        Err(outcome)
+    }
+
+    /// Drops this session from the cache after a transport failure, so the next request
+    /// connects afresh.
+    fn forget(&self) {
+        if let Ok(mut sessions) = self.sessions.lock() {
+            let same = sessions
+                .get(&self.user)
+                .is_some_and(|cached| Arc::ptr_eq(&cached.client, &self.client));
+            if same {
+                sessions.remove(&self.user);
+            }
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use todo_migrations::{MigratorTrait as _, TaskMigrator};
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/todo.db";
 
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-const SQLITE_MAX_CONNECTIONS: u32 = 1;
+const SQLITE_MAX_CONNECTIONS: u32 = 4;
 const POSTGRES_MAX_CONNECTIONS: u32 = 16;
 const POSTGRES_PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

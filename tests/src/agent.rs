@@ -56,8 +56,18 @@ impl AgentServer {
     /// Starts `todo-agent serve` on `db` with `JWT_SECRET` set and the given extra variables.
     pub async fn start(db: &TestDb, extra_env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(workspace_binary("todo-agent"));
+        command.arg("serve");
+        Self::start_command(command, db, extra_env).await
+    }
+
+    /// Starts `command`, which must run `todo-agent serve` (benchmarks run it from their own
+    /// executable), with the test environment.
+    pub async fn start_command(
+        mut command: Command,
+        db: &TestDb,
+        extra_env: &[(&str, &str)],
+    ) -> Self {
         command
-            .arg("serve")
             .env_clear()
             .env("BIND", "127.0.0.1:0")
             .env("DATABASE_URL", db.url())
