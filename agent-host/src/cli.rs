@@ -84,10 +84,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let secret = jwt_secret(&config)?;
     let acceptor = App::bind(&config).await?;
     let url = config.public_base_url(App::local_addr(&acceptor).unwrap_or(config.bind));
     tracing::info!(mode = ?config.mode, "Todo Agent is running at {url} (API docs at {url}api/docs)");
+    let secret = jwt_secret(&config)?;
     let app = App::build(&config, &secret, acceptor).await?;
     tracing::info!(
         database = %config.database_url,
