@@ -1,7 +1,7 @@
 //! The task domain and the MCP task server of Todo Agent.
 //!
 //! This crate owns the task data: nothing else reads or writes the task tables. It offers the
-//! five task tools (`add_task`, `list_tasks`, `complete_task`, `update_task`, `delete_task`)
+//! task tools (`add_task`, `list_tasks`, `get_task`, `complete_task`, `update_task`, `delete_task`)
 //! over three transports:
 //! - stdio, for Claude Desktop and other local clients (`todo-mcp stdio`);
 //! - streamable HTTP at `/mcp` with bearer tokens ([`http::mcp_endpoint`], mountable in any

@@ -1,4 +1,4 @@
-//! The five task tools, their errors, isolation between users, pagination and concurrency.
+//! The task tools, their errors, isolation between users, pagination and concurrency.
 
 use std::collections::HashSet;
 
