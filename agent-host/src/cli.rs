@@ -11,7 +11,6 @@ use todo_mcp::{
     db,
 };
 use todo_migrations::{HostMigrator, MigratorTrait as _, TaskMigrator};
-use tokio_util::sync::CancellationToken;
 
 use crate::{accounts::AccountStore, app::App, config::Config};
 
@@ -94,7 +93,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tasks = config.mcp_tasks_url.as_ref().map_or("embedded", |url| url.as_str()),
         "ready"
     );
-    app.run_until_stopped(shutdown_signal())
+    app.run_until_stopped(todo_mcp::cli::shutdown_signal())
         .await
         .context("serve HTTP")?;
     tracing::info!("stopped");
@@ -150,33 +149,6 @@ fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
 fn print_token(token: &str) -> anyhow::Result<()> {
     println!("{token}");
     Ok(())
-}
-
-/// A token cancelled on Ctrl-C or SIGTERM.
-fn shutdown_signal() -> CancellationToken {
-    let token = CancellationToken::new();
-    let cancel = token.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutting down; letting open requests finish");
-        cancel.cancel();
-    });
-    token
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[cfg(test)]

@@ -90,12 +90,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// A token cancelled on Ctrl-C or SIGTERM.
-fn shutdown_signal() -> CancellationToken {
+/// A token cancelled on Ctrl-C or SIGTERM; `todo-agent` uses it too.
+pub fn shutdown_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let cancel = token.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
+        tracing::info!("shutting down; letting open requests finish");
         cancel.cancel();
     });
     token
