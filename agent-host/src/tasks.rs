@@ -188,7 +188,7 @@ impl TaskSession {
     }
 
     /// Calls `tool` and returns its result as it came, errors included.
-    pub async fn call_raw(
+    async fn call_raw(
         &self,
         tool: &'static str,
         arguments: &impl Serialize,

@@ -70,7 +70,7 @@ pub fn mcp_endpoint(
 
 /// Why a request to `/mcp` was refused.
 #[derive(Debug)]
-pub enum Rejection {
+enum Rejection {
     MissingToken,
     BadToken(TokenError),
 }

@@ -1,17 +1,12 @@
 //! The real `todo-agent` binary on a free port, and a typed HTTP client for its API.
 
-use std::{process::Stdio, time::Duration};
+use std::process::Stdio;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::{
-    io::{AsyncBufReadExt as _, BufReader},
-    process::{Child, Command},
-};
+use tokio::process::{Child, Command};
 
-use crate::{TEST_JWT_SECRET, db::TestDb, mcp::workspace_binary};
-
-const START_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::{TEST_JWT_SECRET, db::TestDb, mcp::workspace_binary, process::logged_url};
 
 /// A running `todo-agent`, killed when dropped.
 pub struct AgentServer {
@@ -81,24 +76,7 @@ impl AgentServer {
             command.env(key, value);
         }
         let mut child = command.spawn().expect("spawn todo-agent");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let mut lines = BufReader::new(stderr).lines();
-        let base = tokio::time::timeout(START_TIMEOUT, async {
-            let mut url = None;
-            while let Some(line) = lines.next_line().await.expect("read todo-agent stderr") {
-                if let (None, Some(at)) = (&url, line.find("http://")) {
-                    let found = line[at..].split_whitespace().next().unwrap_or_default();
-                    url = Some(found.trim_end_matches('/').to_owned());
-                }
-                if line.contains("ready") && url.is_some() {
-                    return url.unwrap_or_default();
-                }
-            }
-            panic!("todo-agent exited before it was ready");
-        })
-        .await
-        .expect("todo-agent starts in time");
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let base = logged_url(&mut child, "todo-agent", "ready").await;
         let http = reqwest::Client::builder()
             .no_proxy()
             .build()

@@ -11,6 +11,7 @@
 pub mod agent;
 pub mod db;
 pub mod mcp;
+mod process;
 pub mod skip;
 
 /// The JWT secret every test server and token uses.

@@ -1,6 +1,6 @@
 //! The real `todo-mcp` binary, reached the ways clients reach it.
 
-use std::{path::PathBuf, process::Stdio, time::Duration};
+use std::{path::PathBuf, process::Stdio};
 
 use chrono::Duration as TokenLifetime;
 use rmcp::{
@@ -18,16 +18,14 @@ use todo_mcp::{
     auth::{Audience, JwtSecret, TokenKeys},
     task::UserId,
 };
-use tokio::{
-    io::{AsyncBufReadExt as _, BufReader},
-    process::{Child, Command},
-};
+use tokio::process::{Child, Command};
 use uuid::Uuid;
 
-use crate::{TEST_JWT_SECRET, db::TestDb};
-
-/// How long a server gets to start before a test fails instead of hanging.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::{
+    TEST_JWT_SECRET,
+    db::TestDb,
+    process::{START_TIMEOUT, logged_url},
+};
 
 /// A connected MCP client.
 pub type McpClient = RunningService<RoleClient, ()>;
@@ -115,21 +113,7 @@ impl HttpServer {
             .kill_on_drop(true)
             .spawn()
             .expect("spawn todo-mcp serve");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let mut lines = BufReader::new(stderr).lines();
-        let url = tokio::time::timeout(START_TIMEOUT, async {
-            while let Some(line) = lines.next_line().await.expect("read todo-mcp stderr") {
-                if let Some(at) = line.find("http://") {
-                    let url = line[at..].split_whitespace().next().unwrap_or_default();
-                    return url.to_owned();
-                }
-            }
-            panic!("todo-mcp serve exited before listening");
-        })
-        .await
-        .expect("todo-mcp serve listens in time");
-        // Keep draining its log so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let url = logged_url(&mut child, "todo-mcp serve", "serving MCP at").await;
         Self {
             url,
             _child: Some(child),

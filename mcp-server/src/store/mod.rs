@@ -42,11 +42,6 @@ impl TaskStore {
         Self { db, adds }
     }
 
-    /// The connection, for health checks.
-    pub fn connection(&self) -> &DatabaseConnection {
-        &self.db
-    }
-
     pub async fn add(&self, user: UserId, new: NewTask) -> Result<Task, TaskError> {
         let now = now();
         let task = Task {
