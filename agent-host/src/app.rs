@@ -29,6 +29,10 @@ use crate::{
     accounts::AccountStore,
     api::{self, error::render_poem_error},
     auth::AuthContext,
+    chat::{
+        ChatService, conversations::ConversationStore, model::Provider, offline::OfflineModel,
+        openai::OpenAiModel,
+    },
     config::{Config, Security},
     tasks::{TaskGateway, TaskTarget},
 };
@@ -46,6 +50,7 @@ pub struct AppState {
     pub security: Security,
     pub public_base_url: Url,
     pub db: DatabaseConnection,
+    pub chat: Arc<ChatService>,
 }
 
 /// A bound, migrated, not yet serving `todo-agent`.
@@ -96,8 +101,30 @@ impl App {
                 )
             }
         };
+        let provider = match &config.openai.api_key {
+            Some(key) => Provider::OpenAi(Box::new(
+                OpenAiModel::new(&config.openai, &key.0).context("build the model client")?,
+            )),
+            None => Provider::Offline(OfflineModel),
+        };
+        match &provider {
+            Provider::OpenAi(_) => tracing::info!(
+                model = %config.openai.model,
+                base_url = config.openai.base_url.as_ref().map_or("https://api.openai.com/v1", |url| url.as_str()),
+                "the assistant uses an OpenAI-compatible model"
+            ),
+            Provider::Offline(_) => tracing::info!(
+                "the assistant is the built-in offline agent; set OPENAI_API_KEY to use a model"
+            ),
+        }
+        let chat = Arc::new(ChatService {
+            conversations: ConversationStore::new(db.clone()),
+            provider,
+            tasks: tasks.clone(),
+        });
         let state = Arc::new(AppState {
             accounts: AccountStore::new(db.clone()),
+            chat,
             tasks,
             keys,
             security: config.security(),

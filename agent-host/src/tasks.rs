@@ -18,7 +18,7 @@ use std::{
 
 use rmcp::{
     ServiceExt as _,
-    model::{CallToolRequestParams, CallToolResult},
+    model::{CallToolRequestParams, CallToolResult, JsonObject, Tool},
     transport::{
         StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
     },
@@ -77,6 +77,27 @@ pub enum TaskCallError {
     /// The MCP server answered something this host does not understand.
     #[error("the task server answered unexpectedly: {0}")]
     Protocol(String),
+}
+
+/// A tool's answer to the model: the JSON shown to people and the text the model reads.
+#[derive(Debug, Clone)]
+pub struct ToolOutcome {
+    pub is_error: bool,
+    /// The structured result, or `{"code", "message"}` for an error.
+    pub value: serde_json::Value,
+    /// The result as JSON text, or the error sentence.
+    pub for_model: String,
+}
+
+impl ToolOutcome {
+    /// A failed call, with a stable `code` and one sentence.
+    pub fn failed(code: &str, message: String) -> Self {
+        Self {
+            is_error: true,
+            value: serde_json::json!({ "code": code, "message": message }),
+            for_model: message,
+        }
+    }
 }
 
 /// An MCP session for one user.
@@ -176,6 +197,14 @@ impl TaskSession {
         tool: &'static str,
         arguments: &impl Serialize,
     ) -> Result<T, TaskCallError> {
+        let arguments = match serde_json::to_value(arguments) {
+            Ok(serde_json::Value::Object(map)) => map,
+            Ok(_) | Err(_) => {
+                return Err(TaskCallError::Protocol(format!(
+                    "{tool} arguments are not a JSON object"
+                )));
+            }
+        };
         let result = self.call_raw(tool, arguments).await?;
         if result.is_error == Some(true) {
             return Err(tool_error(&result));
@@ -187,21 +216,70 @@ impl TaskSession {
             .map_err(|err| TaskCallError::Protocol(format!("{tool} result: {err}")))
     }
 
+    /// Calls a tool the model chose, with the model's arguments. A tool error is an outcome
+    /// (the model reads it and can correct itself); only a transport failure is an `Err`.
+    pub async fn call_for_model(
+        &self,
+        tool: &str,
+        arguments: JsonObject,
+    ) -> Result<ToolOutcome, TaskCallError> {
+        let result = self.call_raw(tool, arguments).await?;
+        if result.is_error == Some(true) {
+            let (kind, message) = tool_error_parts(&result);
+            return Ok(ToolOutcome::failed(kind.code(), message));
+        }
+        let text = result
+            .content
+            .iter()
+            .filter_map(|block| block.as_text())
+            .map(|text| text.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let value = match result.structured_content {
+            Some(value) => value,
+            None => serde_json::Value::String(text.clone()),
+        };
+        let for_model = if text.is_empty() {
+            value.to_string()
+        } else {
+            text
+        };
+        Ok(ToolOutcome {
+            is_error: false,
+            value,
+            for_model,
+        })
+    }
+
+    /// The tools of the MCP server, as its `tools/list` gives them.
+    pub async fn tools(&self) -> Result<Vec<Tool>, TaskCallError> {
+        match tokio::time::timeout(CALL_TIMEOUT, self.client.list_all_tools()).await {
+            Ok(Ok(tools)) => Ok(tools),
+            Ok(Err(err)) => {
+                self.forget();
+                Err(TaskCallError::Unreachable(Box::new(err)))
+            }
+            Err(elapsed) => {
+                self.forget();
+                Err(TaskCallError::Unreachable(Box::new(elapsed)))
+            }
+        }
+    }
+
+    /// What the MCP server tells a model about its tools (its `instructions`).
+    pub fn instructions(&self) -> Option<String> {
+        self.client
+            .peer_info()
+            .and_then(|info| info.instructions.clone())
+    }
+
     /// Calls `tool` and returns its result as it came, errors included.
     async fn call_raw(
         &self,
-        tool: &'static str,
-        arguments: &impl Serialize,
+        tool: &str,
+        arguments: JsonObject,
     ) -> Result<CallToolResult, TaskCallError> {
-        let arguments = match serde_json::to_value(arguments) {
-            Ok(serde_json::Value::Object(map)) => map,
-            Ok(_) | Err(_) => {
-                return Err(TaskCallError::Protocol(format!(
-                    "{tool} arguments are not a JSON object"
-                )));
-            }
-        };
-        let request = CallToolRequestParams::new(tool).with_arguments(arguments);
+        let request = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
         let outcome = match tokio::time::timeout(CALL_TIMEOUT, self.client.call_tool(request)).await
         {
             Ok(Ok(result)) => return Ok(result),
@@ -227,6 +305,12 @@ impl TaskSession {
 }
 
 fn tool_error(result: &CallToolResult) -> TaskCallError {
+    let (kind, message) = tool_error_parts(result);
+    TaskCallError::Tool { kind, message }
+}
+
+/// The kind (from `_meta`) and sentence of an `isError` result.
+fn tool_error_parts(result: &CallToolResult) -> (ToolErrorKind, String) {
     let kind = result
         .meta
         .as_ref()
@@ -242,5 +326,5 @@ fn tool_error(result: &CallToolResult) -> TaskCallError {
         .map(|text| text.text.as_str())
         .collect::<Vec<_>>()
         .join(" ");
-    TaskCallError::Tool { kind, message }
+    (kind, message)
 }

@@ -8,7 +8,11 @@
 use poem::{IntoResponse, Response, http::StatusCode};
 use poem_openapi::{ApiResponse, Object, payload::Json};
 
-use crate::{accounts::AccountError, tasks::TaskCallError};
+use crate::{
+    accounts::AccountError,
+    chat::{ChatError, conversations::ConversationError},
+    tasks::TaskCallError,
+};
 use todo_mcp::tools::ToolErrorKind;
 
 /// The challenge sent with every 401.
@@ -38,6 +42,13 @@ pub enum ApiError {
     /// 422: understood but invalid; the message says what to fix.
     #[error("{0}")]
     Invalid(String),
+    /// 502 or 503: the model failed; 503 when trying again may work.
+    #[error("{message}")]
+    Upstream {
+        code: String,
+        message: String,
+        retryable: bool,
+    },
     /// 503: a dependency (the database, the MCP task server) is unavailable.
     #[error("the service is temporarily unavailable; try again shortly")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -55,12 +66,16 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Upstream {
+                retryable: true, ..
+            } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Upstream { .. } => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> &str {
         match self {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized | ApiError::BadCredentials => "unauthorized",
@@ -68,6 +83,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::Invalid(_) => "invalid",
+            ApiError::Upstream { code, .. } => code,
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -120,6 +136,9 @@ pub enum ErrorResponse {
     /// An unexpected failure; the cause is in the server log.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// The model failed and trying again will not help (the chat's JSON mode).
+    #[oai(status = 502)]
+    BadGateway(Json<ErrorBody>),
     /// A dependency is unavailable; try again shortly.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
@@ -149,6 +168,10 @@ impl From<ApiError> for ErrorResponse {
             ApiError::NotFound(_) => ErrorResponse::NotFound(json),
             ApiError::Conflict(_) => ErrorResponse::Conflict(json),
             ApiError::Invalid(_) => ErrorResponse::Unprocessable(json),
+            ApiError::Upstream {
+                retryable: true, ..
+            } => ErrorResponse::Unavailable(json),
+            ApiError::Upstream { .. } => ErrorResponse::BadGateway(json),
             ApiError::Unavailable(_) => ErrorResponse::Unavailable(json),
             ApiError::Internal(_) => ErrorResponse::Internal(json),
         }
@@ -164,6 +187,25 @@ impl From<AccountError> for ApiError {
             AccountError::NotFound => ApiError::Unauthorized,
             AccountError::Hashing(_) => ApiError::internal(err),
             AccountError::Store(_) => ApiError::Unavailable(Box::new(err)),
+        }
+    }
+}
+
+impl From<ChatError> for ApiError {
+    fn from(err: ChatError) -> Self {
+        match err {
+            ChatError::Invalid(message) => ApiError::Invalid(message),
+            ChatError::NotFound => ApiError::NotFound("no such conversation".to_owned()),
+            ChatError::Store(_) => ApiError::Unavailable(Box::new(err)),
+        }
+    }
+}
+
+impl From<ConversationError> for ApiError {
+    fn from(err: ConversationError) -> Self {
+        match err {
+            ConversationError::Invalid(message) => ApiError::Invalid(message),
+            ConversationError::Store(_) => ApiError::Unavailable(Box::new(err)),
         }
     }
 }
@@ -245,6 +287,15 @@ mod tests {
             (ApiError::NotFound("x".into()), 404, "not_found"),
             (ApiError::Conflict("x".into()), 409, "conflict"),
             (ApiError::Invalid("x".into()), 422, "invalid"),
+            (
+                ApiError::Upstream {
+                    code: "upstream_error".into(),
+                    message: "x".into(),
+                    retryable: false,
+                },
+                502,
+                "upstream_error",
+            ),
             (ApiError::Unavailable(boxed()), 503, "unavailable"),
             (ApiError::Internal(boxed()), 500, "internal"),
         ];

@@ -2,6 +2,7 @@
 //! service whose document is served at `/api/openapi.json` with interactive docs at `/api/docs`.
 
 pub mod auth_routes;
+pub mod chat_routes;
 pub mod error;
 pub mod task_routes;
 
@@ -11,6 +12,7 @@ use poem_openapi::{OpenApiService, Tags};
 
 use crate::app::AppState;
 use auth_routes::AuthApi;
+use chat_routes::ChatApi;
 use task_routes::TaskApi;
 
 #[derive(Tags)]
@@ -19,10 +21,12 @@ enum ApiTags {
     Auth,
     /// The signed-in user's tasks.
     Tasks,
+    /// The assistant and its conversations.
+    Chat,
 }
 
 /// The API service, to be nested at `/api`.
-pub fn service(state: Arc<AppState>) -> OpenApiService<(AuthApi, TaskApi), ()> {
+pub fn service(state: Arc<AppState>) -> OpenApiService<(AuthApi, TaskApi, ChatApi), ()> {
     let server = state
         .public_base_url
         .join("api")
@@ -33,7 +37,10 @@ pub fn service(state: Arc<AppState>) -> OpenApiService<(AuthApi, TaskApi), ()> {
             AuthApi {
                 state: state.clone(),
             },
-            TaskApi { state },
+            TaskApi {
+                state: state.clone(),
+            },
+            ChatApi { state },
         ),
         "Todo Agent",
         env!("CARGO_PKG_VERSION"),

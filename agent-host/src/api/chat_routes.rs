@@ -1,0 +1,437 @@
+//! `/api/{user_id}/chat` and `/api/{user_id}/conversations`: the assistant and the record of
+//! its conversations.
+//!
+//! The chat route streams [`ChatEvent`]s as Server-Sent Events (`id: <n>` and `data: <json>`,
+//! a comment every 15 s to keep proxies from closing the connection), or, with
+//! `Accept: application/json`, waits for the turn and answers once.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use futures::{StreamExt as _, stream::BoxStream};
+use poem::{IntoResponse, Request, Response, web::sse::Event};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::{Path, Query},
+    payload::{EventStream, Json, Payload as _},
+    registry::{MetaMediaType, MetaResponse, MetaResponses, Registry},
+    types::{ToJSON as _, Type as _},
+};
+use serde_json::Value;
+use tokio_stream::wrappers::ReceiverStream;
+use uuid::Uuid;
+
+use super::{
+    ApiTags,
+    error::{ApiError, ErrorResponse},
+};
+use crate::{
+    app::AppState,
+    auth::Auth,
+    chat::{
+        TurnRequest,
+        clock::{UserClock, Zone},
+        conversations::{Conversation, StoredMessage, role_name, status_name},
+        events::ChatEvent,
+    },
+};
+
+/// How often an idle stream sends a comment line.
+const HEARTBEAT: Duration = Duration::from_secs(15);
+const CONVERSATIONS_DEFAULT: u64 = 20;
+const CONVERSATIONS_MAX: u64 = 100;
+const MESSAGES_DEFAULT: u64 = 50;
+const MESSAGES_MAX: u64 = 200;
+
+pub struct ChatApi {
+    pub state: Arc<AppState>,
+}
+
+/// A message to the assistant.
+#[derive(Debug, Object)]
+pub struct ChatRequest {
+    /// Continue this conversation; leave out to start a new one, titled from this message.
+    pub conversation_id: Option<Uuid>,
+    /// 1 to 8,000 characters.
+    pub message: String,
+    /// The user's time zone for relative dates: an IANA name (`Europe/Berlin`) or a UTC
+    /// offset (`+02:00`). UTC when absent.
+    pub time_zone: Option<String>,
+}
+
+/// The whole reply, for clients that ask for `application/json`.
+#[derive(Debug, Object)]
+pub struct ChatReply {
+    pub conversation_id: Uuid,
+    pub message_id: Uuid,
+    /// The reply's text, all steps together.
+    pub response: String,
+    pub tool_calls: Vec<ToolCallRecord>,
+    pub finish_reason: String,
+}
+
+/// A tool call of the reply and what it returned.
+#[derive(Debug, Object)]
+pub struct ToolCallRecord {
+    pub call_id: String,
+    pub tool_name: String,
+    pub arguments: Value,
+    pub is_error: bool,
+    pub result: Value,
+}
+
+/// A conversation in the list.
+#[derive(Debug, Object)]
+#[oai(rename = "Conversation")]
+pub struct ConversationBody {
+    pub id: Uuid,
+    pub title: String,
+    pub created_at: DateTime<Utc>,
+    /// When its last message was stored.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One page of conversations, most recently active first.
+#[derive(Debug, Object)]
+pub struct ConversationPage {
+    pub conversations: Vec<ConversationBody>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A stored message.
+#[derive(Debug, Object)]
+#[oai(rename = "Message")]
+pub struct MessageBody {
+    pub id: Uuid,
+    /// Its position in the conversation, from 1.
+    pub seq: i64,
+    /// `user`, `assistant` or `tool`.
+    pub role: String,
+    /// The text; for a tool message, the result the model read.
+    pub content: String,
+    /// The tools an assistant message called.
+    pub tool_calls: Vec<StoredToolCall>,
+    /// For a tool message: the call it answers.
+    pub tool_call_id: Option<String>,
+    pub tool_name: Option<String>,
+    pub is_error: Option<bool>,
+    /// `complete`; `cancelled` when the client left before the reply was finished;
+    /// `failed` when the model failed or the step limit was reached.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A tool call as stored.
+#[derive(Debug, Object)]
+pub struct StoredToolCall {
+    pub id: String,
+    pub name: String,
+    /// The arguments as JSON text, as the model wrote them.
+    pub arguments: String,
+}
+
+/// One page of messages, oldest first within the page.
+#[derive(Debug, Object)]
+pub struct MessagePage {
+    pub messages: Vec<MessageBody>,
+    /// Pass as `before` for the page of older messages; null when there are none.
+    pub next_before: Option<i64>,
+}
+
+#[derive(ApiResponse)]
+pub enum DeletedConversation {
+    /// The conversation and its messages were deleted.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+/// The chat answer: a stream of events, or one JSON reply.
+pub enum ChatResponse {
+    Stream(EventStream<BoxStream<'static, ChatEvent>>),
+    Json(Json<ChatReply>),
+}
+
+impl IntoResponse for ChatResponse {
+    fn into_response(self) -> Response {
+        match self {
+            ChatResponse::Stream(stream) => stream.into_response(),
+            ChatResponse::Json(json) => json.into_response(),
+        }
+    }
+}
+
+impl ApiResponse for ChatResponse {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "The reply: Server-Sent Events (`start`, then `chunk`, `tool_call` and \
+                    `tool_result` events, then `done` or `error`), each with an `id:`; or, with \
+                    `Accept: application/json`, one JSON answer.",
+                status: Some(200),
+                status_range: None,
+                content: vec![
+                    MetaMediaType {
+                        content_type: EventStream::<BoxStream<'static, ChatEvent>>::CONTENT_TYPE,
+                        schema: EventStream::<BoxStream<'static, ChatEvent>>::schema_ref(),
+                    },
+                    MetaMediaType {
+                        content_type: Json::<ChatReply>::CONTENT_TYPE,
+                        schema: ChatReply::schema_ref(),
+                    },
+                ],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        ChatEvent::register(registry);
+        ChatReply::register(registry);
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Chat")]
+impl ChatApi {
+    /// Talk to the assistant. The reply streams as Server-Sent Events unless the request
+    /// accepts only `application/json`.
+    #[oai(path = "/:user_id/chat", method = "post")]
+    async fn chat(
+        &self,
+        request: &Request,
+        auth: Auth,
+        user_id: Path<Uuid>,
+        body: Json<ChatRequest>,
+    ) -> Result<ChatResponse, ErrorResponse> {
+        let user = auth.require(*user_id)?;
+        let ChatRequest {
+            conversation_id,
+            message,
+            time_zone,
+        } = body.0;
+        let zone = match time_zone.as_deref().filter(|zone| !zone.trim().is_empty()) {
+            Some(raw) => Zone::parse(raw).map_err(ApiError::Invalid)?,
+            None => Zone::parse("UTC").map_err(ApiError::Invalid)?,
+        };
+        let started = self
+            .state
+            .chat
+            .start_turn(TurnRequest {
+                user,
+                conversation_id,
+                message,
+                clock: UserClock::new(zone, Utc::now()),
+            })
+            .await
+            .map_err(ApiError::from)?;
+        if wants_json(request) {
+            return Ok(ChatResponse::Json(Json(
+                collect(started.conversation_id, started.events).await?,
+            )));
+        }
+        let mut next_id = 0_u64;
+        let events = ReceiverStream::new(started.events).boxed();
+        Ok(ChatResponse::Stream(
+            EventStream::new(events)
+                .keep_alive(HEARTBEAT)
+                .to_event(move |event| {
+                    next_id += 1;
+                    Event::message(event.to_json_string()).id(next_id.to_string())
+                }),
+        ))
+    }
+
+    /// The user's conversations, most recently active first.
+    #[oai(path = "/:user_id/conversations", method = "get")]
+    async fn conversations(
+        &self,
+        auth: Auth,
+        user_id: Path<Uuid>,
+        /// 1 to 100; 20 by default.
+        limit: Query<Option<i64>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<ConversationPage>, ErrorResponse> {
+        let user = auth.require(*user_id)?;
+        let limit = page_size(limit.0, CONVERSATIONS_DEFAULT, CONVERSATIONS_MAX)?;
+        let page = self
+            .state
+            .chat
+            .conversations
+            .list(user, limit, cursor.0.as_deref())
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Json(ConversationPage {
+            conversations: page
+                .conversations
+                .into_iter()
+                .map(conversation_body)
+                .collect(),
+            next_cursor: page.next_cursor,
+        }))
+    }
+
+    /// A conversation's messages, newest page first (pages are in conversation order);
+    /// tool calls and results included.
+    #[oai(
+        path = "/:user_id/conversations/:conversation_id/messages",
+        method = "get"
+    )]
+    async fn messages(
+        &self,
+        auth: Auth,
+        user_id: Path<Uuid>,
+        conversation_id: Path<Uuid>,
+        /// `next_before` of the previous page: only messages older than this `seq`.
+        before: Query<Option<i64>>,
+        /// 1 to 200; 50 by default.
+        limit: Query<Option<i64>>,
+    ) -> Result<Json<MessagePage>, ErrorResponse> {
+        let user = auth.require(*user_id)?;
+        let limit = page_size(limit.0, MESSAGES_DEFAULT, MESSAGES_MAX)?;
+        let conversations = &self.state.chat.conversations;
+        if conversations
+            .find(user, *conversation_id)
+            .await
+            .map_err(|err| ApiError::Unavailable(Box::new(err)))?
+            .is_none()
+        {
+            return Err(ApiError::NotFound("no such conversation".to_owned()).into());
+        }
+        let page = conversations
+            .page(*conversation_id, before.0, limit)
+            .await
+            .map_err(|err| ApiError::Unavailable(Box::new(err)))?;
+        Ok(Json(MessagePage {
+            messages: page.messages.into_iter().map(message_body).collect(),
+            next_before: page.next_before,
+        }))
+    }
+
+    /// Delete a conversation and its messages.
+    #[oai(path = "/:user_id/conversations/:conversation_id", method = "delete")]
+    async fn delete(
+        &self,
+        auth: Auth,
+        user_id: Path<Uuid>,
+        conversation_id: Path<Uuid>,
+    ) -> Result<DeletedConversation, ErrorResponse> {
+        let user = auth.require(*user_id)?;
+        let deleted = self
+            .state
+            .chat
+            .conversations
+            .delete(user, *conversation_id)
+            .await
+            .map_err(|err| ApiError::Unavailable(Box::new(err)))?;
+        if deleted {
+            Ok(DeletedConversation::Deleted)
+        } else {
+            Err(ApiError::NotFound("no such conversation".to_owned()).into())
+        }
+    }
+}
+
+/// JSON only when the client asks for it and not for an event stream.
+fn wants_json(request: &Request) -> bool {
+    let accept = request
+        .headers()
+        .get(poem::http::header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    accept.contains("application/json") && !accept.contains("text/event-stream")
+}
+
+/// Waits for the whole turn and folds its events into one reply.
+async fn collect(
+    conversation_id: Uuid,
+    mut events: tokio::sync::mpsc::Receiver<ChatEvent>,
+) -> Result<ChatReply, ApiError> {
+    let mut reply = ChatReply {
+        conversation_id,
+        message_id: Uuid::nil(),
+        response: String::new(),
+        tool_calls: Vec::new(),
+        finish_reason: String::new(),
+    };
+    while let Some(event) = events.recv().await {
+        match event {
+            ChatEvent::Start(start) => reply.message_id = start.message_id,
+            ChatEvent::Chunk(chunk) => reply.response.push_str(&chunk.content),
+            ChatEvent::ToolCall(call) => reply.tool_calls.push(ToolCallRecord {
+                call_id: call.call_id,
+                tool_name: call.tool_name,
+                arguments: call.arguments,
+                is_error: false,
+                result: Value::Null,
+            }),
+            ChatEvent::ToolResult(result) => {
+                if let Some(record) = reply
+                    .tool_calls
+                    .iter_mut()
+                    .find(|record| record.call_id == result.call_id)
+                {
+                    record.is_error = result.is_error;
+                    record.result = result.result;
+                }
+            }
+            ChatEvent::Done(done) => {
+                reply.message_id = done.message_id;
+                reply.finish_reason = done.finish_reason;
+                return Ok(reply);
+            }
+            ChatEvent::Error(error) => {
+                return Err(ApiError::Upstream {
+                    code: error.code,
+                    message: error.message,
+                    retryable: error.retryable,
+                });
+            }
+        }
+    }
+    Err(ApiError::Internal(
+        "the chat turn ended without an answer".into(),
+    ))
+}
+
+fn page_size(requested: Option<i64>, default: u64, max: u64) -> Result<u64, ApiError> {
+    match requested {
+        None => Ok(default),
+        Some(limit) if (1..=max as i64).contains(&limit) => Ok(limit as u64),
+        Some(_) => Err(ApiError::Invalid(format!(
+            "limit must be between 1 and {max}"
+        ))),
+    }
+}
+
+fn conversation_body(conversation: Conversation) -> ConversationBody {
+    ConversationBody {
+        id: conversation.id,
+        title: conversation.title,
+        created_at: conversation.created_at,
+        updated_at: conversation.updated_at,
+    }
+}
+
+fn message_body(message: StoredMessage) -> MessageBody {
+    MessageBody {
+        id: message.id,
+        seq: message.seq,
+        role: role_name(message.role).to_owned(),
+        content: message.content,
+        tool_calls: message
+            .tool_calls
+            .into_iter()
+            .map(|call| StoredToolCall {
+                id: call.id,
+                name: call.name,
+                arguments: call.arguments,
+            })
+            .collect(),
+        tool_call_id: message.tool_call_id,
+        tool_name: message.tool_name,
+        is_error: message.is_error,
+        status: status_name(message.status).to_owned(),
+        created_at: message.created_at,
+    }
+}

@@ -1,0 +1,432 @@
+//! One turn of the assistant: the model's reply streamed out as [`ChatEvent`]s, its tool calls
+//! run through MCP for the conversation's user, their results fed back, until a final answer
+//! or the step limit.
+//!
+//! The turn runs in its own task and writes events into a channel; the HTTP response reads the
+//! other end. When the client goes away, the channel closes: the turn drops the upstream
+//! request at once (no more tokens are paid for) and stores what it had.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::{
+    ChatService,
+    clock::UserClock,
+    conversations::{MessageStatus, NewMessage, Role},
+    events::{
+        ChatEvent, ChunkEvent, DoneEvent, ErrorEvent, StartEvent, ToolCallEvent, ToolResultEvent,
+    },
+    history::{HISTORY_ROWS, HISTORY_TOKEN_BUDGET, to_history},
+    model::{
+        ChatMessage, ModelDelta, ModelError, ModelRequest, ToolCall, ToolCallAssembler, ToolSpec,
+    },
+};
+use crate::tasks::{TaskCallError, TaskSession, ToolOutcome};
+use todo_mcp::task::UserId;
+
+/// The most model requests one turn makes: a reply that keeps calling tools stops here.
+pub const MAX_STEPS: usize = 8;
+
+/// A turn ready to run.
+pub struct Turn {
+    pub service: Arc<ChatService>,
+    pub user: UserId,
+    pub conversation_id: Uuid,
+    pub clock: UserClock,
+}
+
+/// How a turn ended, for the reply's stored status.
+enum End {
+    Done,
+    /// The client went away.
+    Cancelled,
+    /// Reported to the client with an `error` event.
+    Failed,
+}
+
+/// The part of the reply not yet stored: the text of the current step.
+struct Reply {
+    id: Uuid,
+    text: String,
+}
+
+impl Turn {
+    /// Runs the turn to its end, writing events into `events`.
+    pub async fn run(self, events: mpsc::Sender<ChatEvent>) {
+        let mut reply = Reply {
+            id: Uuid::now_v7(),
+            text: String::new(),
+        };
+        let start = ChatEvent::Start(StartEvent {
+            conversation_id: self.conversation_id,
+            message_id: reply.id,
+        });
+        let end = if events.send(start).await.is_err() {
+            End::Cancelled
+        } else {
+            self.steps(&events, &mut reply).await
+        };
+        let status = match end {
+            End::Done => return,
+            End::Cancelled => MessageStatus::Cancelled,
+            End::Failed => MessageStatus::Failed,
+        };
+        // Stored as far as it got, and marked so.
+        if let Err(err) = self
+            .store(reply.id, Role::Assistant, reply.text, Vec::new(), status)
+            .await
+        {
+            tracing::error!(error = %err, conversation = %self.conversation_id, "could not store a cut reply");
+        }
+    }
+
+    async fn steps(&self, events: &mpsc::Sender<ChatEvent>, reply: &mut Reply) -> End {
+        let prepared = tokio::select! {
+            biased;
+            () = events.closed() => return End::Cancelled,
+            prepared = self.prepare() => prepared,
+        };
+        let (session, tools, mut history) = match prepared {
+            Ok(prepared) => prepared,
+            Err(error) => return fail(events, error).await,
+        };
+        for _ in 0..MAX_STEPS {
+            let step = match self.step(events, &history, &tools, reply).await {
+                Ok(step) => step,
+                Err(end) => return end,
+            };
+            let Step::ToolCalls(calls) = step else {
+                return End::Done;
+            };
+            let text = std::mem::take(&mut reply.text);
+            if let Err(err) = self
+                .store(
+                    Uuid::now_v7(),
+                    Role::Assistant,
+                    text.clone(),
+                    calls.clone(),
+                    MessageStatus::Complete,
+                )
+                .await
+            {
+                return fail(events, internal(err)).await;
+            }
+            history.push(ChatMessage::Assistant {
+                text,
+                tool_calls: calls.clone(),
+            });
+            for call in calls {
+                match self.run_tool(events, &session, &tools, &call).await {
+                    Ok(message) => history.push(message),
+                    Err(end) => return end,
+                }
+            }
+            if events.is_closed() {
+                return End::Cancelled;
+            }
+        }
+        fail(
+            events,
+            ErrorEvent {
+                code: "step_limit".to_owned(),
+                message: format!(
+                    "The assistant stopped after {MAX_STEPS} steps without finishing its answer."
+                ),
+                retryable: false,
+            },
+        )
+        .await
+    }
+
+    /// The MCP session, its tools and the history, read from the database.
+    async fn prepare(&self) -> Result<(TaskSession, Vec<ToolSpec>, Vec<ChatMessage>), ErrorEvent> {
+        let service = &self.service;
+        let session = service
+            .tasks
+            .open(self.user)
+            .await
+            .map_err(tools_unavailable)?;
+        let tools = session
+            .tools()
+            .await
+            .map_err(tools_unavailable)?
+            .into_iter()
+            .map(|tool| ToolSpec {
+                name: tool.name.into_owned(),
+                description: tool
+                    .description
+                    .map(|text| text.into_owned())
+                    .unwrap_or_default(),
+                parameters: Value::Object((*tool.input_schema).clone()),
+            })
+            .collect();
+        let stored = service
+            .conversations
+            .recent(self.conversation_id, HISTORY_ROWS)
+            .await
+            .map_err(internal)?;
+        let mut history = vec![ChatMessage::System(system_prompt(
+            session.instructions(),
+            &self.clock,
+        ))];
+        history.extend(to_history(&stored, HISTORY_TOKEN_BUDGET));
+        Ok((session, tools, history))
+    }
+
+    /// One model request, streamed out; the final reply is stored here.
+    async fn step(
+        &self,
+        events: &mpsc::Sender<ChatEvent>,
+        history: &[ChatMessage],
+        tools: &[ToolSpec],
+        reply: &mut Reply,
+    ) -> Result<Step, End> {
+        let request = ModelRequest {
+            messages: history,
+            tools,
+            clock: &self.clock,
+        };
+        let mut stream = tokio::select! {
+            biased;
+            () = events.closed() => return Err(End::Cancelled),
+            started = self.service.provider.start(request) => match started {
+                Ok(stream) => stream,
+                Err(error) => return Err(fail(events, model_error(error)).await),
+            },
+        };
+        let mut calls = ToolCallAssembler::default();
+        let mut finish = None;
+        loop {
+            let delta = tokio::select! {
+                biased;
+                () = events.closed() => return Err(End::Cancelled),
+                delta = futures::StreamExt::next(&mut stream) => delta,
+            };
+            match delta {
+                Some(Ok(ModelDelta::Text(text))) => {
+                    reply.text.push_str(&text);
+                    let chunk = ChatEvent::Chunk(ChunkEvent { content: text });
+                    if events.send(chunk).await.is_err() {
+                        return Err(End::Cancelled);
+                    }
+                }
+                Some(Ok(ModelDelta::ToolCall(delta))) => calls.push(delta),
+                Some(Ok(ModelDelta::Finish(reason))) => finish = Some(reason),
+                Some(Err(error)) => return Err(fail(events, model_error(error)).await),
+                None => break,
+            }
+        }
+        let Some(finish_reason) = finish else {
+            let error = ModelError {
+                retryable: true,
+                message: "The model's reply broke off before it was finished.".to_owned(),
+            };
+            return Err(fail(events, model_error(error)).await);
+        };
+        if !calls.is_empty() {
+            return Ok(Step::ToolCalls(calls.finish()));
+        }
+        let text = std::mem::take(&mut reply.text);
+        if let Err(err) = self
+            .store(
+                reply.id,
+                Role::Assistant,
+                text,
+                Vec::new(),
+                MessageStatus::Complete,
+            )
+            .await
+        {
+            return Err(fail(events, internal(err)).await);
+        }
+        let done = ChatEvent::Done(DoneEvent {
+            message_id: reply.id,
+            finish_reason,
+        });
+        // The reply is stored: a client gone now has missed nothing that is lost.
+        let _ = events.send(done).await;
+        Ok(Step::Final)
+    }
+
+    /// Runs one tool call, reports it and stores its result.
+    async fn run_tool(
+        &self,
+        events: &mpsc::Sender<ChatEvent>,
+        session: &TaskSession,
+        tools: &[ToolSpec],
+        call: &ToolCall,
+    ) -> Result<ChatMessage, End> {
+        let arguments = parse_arguments(&call.arguments);
+        let _ = events
+            .send(ChatEvent::ToolCall(ToolCallEvent {
+                tool_name: call.name.clone(),
+                call_id: call.id.clone(),
+                arguments: match &arguments {
+                    Ok(value) => value.clone(),
+                    Err(_) => Value::String(call.arguments.clone()),
+                },
+            }))
+            .await;
+        let outcome = if !tools.iter().any(|tool| tool.name == call.name) {
+            ToolOutcome::failed(
+                "invalid_argument",
+                format!("There is no tool named {:?}.", call.name),
+            )
+        } else {
+            match arguments {
+                Ok(Value::Object(arguments)) => {
+                    match session.call_for_model(&call.name, arguments).await {
+                        Ok(outcome) => outcome,
+                        Err(err) => return Err(fail(events, tools_unavailable(err)).await),
+                    }
+                }
+                Ok(_) => ToolOutcome::failed(
+                    "invalid_argument",
+                    "The arguments must be a JSON object.".to_owned(),
+                ),
+                Err(err) => ToolOutcome::failed(
+                    "invalid_argument",
+                    format!("The arguments are not valid JSON: {err}."),
+                ),
+            }
+        };
+        let stored = self
+            .service
+            .conversations
+            .append(
+                self.conversation_id,
+                NewMessage {
+                    id: Uuid::now_v7(),
+                    role: Role::Tool,
+                    content: outcome.for_model.clone(),
+                    tool_calls: Vec::new(),
+                    tool_call_id: Some(call.id.clone()),
+                    tool_name: Some(call.name.clone()),
+                    is_error: Some(outcome.is_error),
+                    status: MessageStatus::Complete,
+                },
+            )
+            .await;
+        if let Err(err) = stored {
+            return Err(fail(events, internal(err)).await);
+        }
+        let _ = events
+            .send(ChatEvent::ToolResult(ToolResultEvent {
+                tool_name: call.name.clone(),
+                call_id: call.id.clone(),
+                is_error: outcome.is_error,
+                result: outcome.value,
+            }))
+            .await;
+        Ok(ChatMessage::Tool {
+            call_id: call.id.clone(),
+            tool_name: call.name.clone(),
+            content: outcome.for_model,
+            is_error: outcome.is_error,
+        })
+    }
+
+    async fn store(
+        &self,
+        id: Uuid,
+        role: Role,
+        content: String,
+        tool_calls: Vec<ToolCall>,
+        status: MessageStatus,
+    ) -> Result<(), sea_orm::DbErr> {
+        let conversations = &self.service.conversations;
+        conversations
+            .append(
+                self.conversation_id,
+                NewMessage {
+                    id,
+                    role,
+                    content,
+                    tool_calls,
+                    tool_call_id: None,
+                    tool_name: None,
+                    is_error: None,
+                    status,
+                },
+            )
+            .await?;
+        conversations.touch(self.conversation_id).await
+    }
+}
+
+/// What a model request ended with.
+enum Step {
+    Final,
+    ToolCalls(Vec<ToolCall>),
+}
+
+/// The model's arguments; an empty string means no arguments.
+fn parse_arguments(raw: &str) -> Result<Value, serde_json::Error> {
+    if raw.trim().is_empty() {
+        return Ok(Value::Object(Default::default()));
+    }
+    serde_json::from_str(raw)
+}
+
+/// Sends the `error` event that ends the stream.
+async fn fail(events: &mpsc::Sender<ChatEvent>, error: ErrorEvent) -> End {
+    match events.send(ChatEvent::Error(error)).await {
+        Ok(()) => End::Failed,
+        Err(_) => End::Cancelled,
+    }
+}
+
+fn model_error(error: ModelError) -> ErrorEvent {
+    ErrorEvent {
+        code: if error.retryable {
+            "upstream_unavailable"
+        } else {
+            "upstream_error"
+        }
+        .to_owned(),
+        message: error.message,
+        retryable: error.retryable,
+    }
+}
+
+fn tools_unavailable(error: TaskCallError) -> ErrorEvent {
+    tracing::error!(error = %error, "the task tools are unavailable");
+    ErrorEvent {
+        code: "tools_unavailable".to_owned(),
+        message: "The task server is unavailable; try again shortly.".to_owned(),
+        retryable: true,
+    }
+}
+
+fn internal(error: impl std::error::Error) -> ErrorEvent {
+    tracing::error!(error = %error, "a chat turn failed");
+    ErrorEvent {
+        code: "internal".to_owned(),
+        message: "Something went wrong on our side; try again.".to_owned(),
+        retryable: true,
+    }
+}
+
+/// What the model is told before the conversation.
+fn system_prompt(instructions: Option<String>, clock: &UserClock) -> String {
+    let now = clock.local_now();
+    let mut prompt = String::from(
+        "You are Todo Agent, an assistant that keeps the user's to-do list with the task tools. ",
+    );
+    if let Some(instructions) = instructions {
+        prompt.push_str(instructions.trim());
+        prompt.push(' ');
+    }
+    prompt.push_str(&format!(
+        "The user's local time is {} ({}); write due dates in RFC 3339 with the offset {}. \
+         To change, complete or delete a task, find its id with list_tasks first. \
+         Answer briefly and plainly.",
+        now.format("%A %-d %B %Y, %H:%M"),
+        clock.zone.name(),
+        now.format("%:z"),
+    ));
+    prompt
+}

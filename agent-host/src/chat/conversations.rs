@@ -1,0 +1,446 @@
+//! Conversations and their messages: the host's record of every chat, read back on every turn.
+//!
+//! Every query is bounded and served by an index: a conversation is looked up by id and user,
+//! listed by `(user_id, updated_at, id)`, and its messages are read newest first by
+//! `(conversation_id, seq)`. That is what keeps a turn in a conversation of 10,000 messages as
+//! cheap as one in a conversation of 50.
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, SqlErr, TransactionTrait,
+};
+use todo_mcp::task::UserId;
+use uuid::Uuid;
+
+use super::{
+    entity::{conversation, message},
+    model::ToolCall,
+};
+
+/// The longest title, taken from the first message.
+const TITLE_MAX_CHARS: usize = 80;
+/// How often an append retries when another writer took the same `seq`.
+const APPEND_ATTEMPTS: usize = 5;
+
+/// A conversation as its owner sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conversation {
+    pub id: Uuid,
+    pub title: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Assistant,
+    Tool,
+}
+
+/// Whether a message is whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageStatus {
+    Complete,
+    /// The client went away before the reply was finished.
+    Cancelled,
+    /// The model failed or the step limit was reached before the reply was finished.
+    Failed,
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMessage {
+    pub id: Uuid,
+    /// Its position in the conversation, from 1.
+    pub seq: i64,
+    pub role: Role,
+    pub content: String,
+    pub tool_calls: Vec<ToolCall>,
+    pub tool_call_id: Option<String>,
+    pub tool_name: Option<String>,
+    pub is_error: Option<bool>,
+    pub status: MessageStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A message to store; the store gives it its `seq` and time.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: Uuid,
+    pub role: Role,
+    pub content: String,
+    pub tool_calls: Vec<ToolCall>,
+    pub tool_call_id: Option<String>,
+    pub tool_name: Option<String>,
+    pub is_error: Option<bool>,
+    pub status: MessageStatus,
+}
+
+/// One page of conversations, newest activity first.
+#[derive(Debug)]
+pub struct ConversationPage {
+    pub conversations: Vec<Conversation>,
+    pub next_cursor: Option<String>,
+}
+
+/// One page of messages in conversation order, and the `before` of the page older than it.
+#[derive(Debug)]
+pub struct MessagePage {
+    pub messages: Vec<StoredMessage>,
+    pub next_before: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConversationError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("conversation store failed")]
+    Store(#[from] DbErr),
+}
+
+/// The `conversations` and `messages` tables.
+#[derive(Clone, Debug)]
+pub struct ConversationStore {
+    db: DatabaseConnection,
+}
+
+impl ConversationStore {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// Starts a conversation titled after its first message.
+    pub async fn create(&self, user: UserId, first_message: &str) -> Result<Conversation, DbErr> {
+        let now = now();
+        let conversation = Conversation {
+            id: Uuid::now_v7(),
+            title: title_from(first_message),
+            created_at: now,
+            updated_at: now,
+        };
+        conversation::Entity::insert(conversation::ActiveModel {
+            id: Set(conversation.id),
+            user_id: Set(user.as_uuid()),
+            title: Set(conversation.title.clone()),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec_without_returning(&self.db)
+        .await?;
+        Ok(conversation)
+    }
+
+    /// The user's conversation `id`; `None` when it does not exist or is someone else's.
+    pub async fn find(&self, user: UserId, id: Uuid) -> Result<Option<Conversation>, DbErr> {
+        Ok(conversation::Entity::find_by_id(id)
+            .filter(conversation::Column::UserId.eq(user.as_uuid()))
+            .one(&self.db)
+            .await?
+            .map(from_conversation))
+    }
+
+    /// The user's conversations, most recently active first.
+    pub async fn list(
+        &self,
+        user: UserId,
+        limit: u64,
+        cursor: Option<&str>,
+    ) -> Result<ConversationPage, ConversationError> {
+        let mut query = conversation::Entity::find()
+            .filter(conversation::Column::UserId.eq(user.as_uuid()))
+            .order_by_desc(conversation::Column::UpdatedAt)
+            .order_by_desc(conversation::Column::Id)
+            .limit(limit + 1);
+        if let Some(cursor) = cursor {
+            let (updated_at, id) = decode_cursor(cursor).ok_or_else(|| {
+                ConversationError::Invalid("cursor is not one this server gave out".to_owned())
+            })?;
+            query = query.filter(
+                Condition::any()
+                    .add(conversation::Column::UpdatedAt.lt(updated_at))
+                    .add(
+                        Condition::all()
+                            .add(conversation::Column::UpdatedAt.eq(updated_at))
+                            .add(conversation::Column::Id.lt(id)),
+                    ),
+            );
+        }
+        let mut rows = query.all(&self.db).await?;
+        let more = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        let next_cursor = more
+            .then(|| {
+                rows.last()
+                    .map(|last| encode_cursor(last.updated_at, last.id))
+            })
+            .flatten();
+        Ok(ConversationPage {
+            conversations: rows.into_iter().map(from_conversation).collect(),
+            next_cursor,
+        })
+    }
+
+    /// Deletes the user's conversation and its messages; `false` when there was none.
+    pub async fn delete(&self, user: UserId, id: Uuid) -> Result<bool, DbErr> {
+        let txn = self.db.begin().await?;
+        let owned = conversation::Entity::find_by_id(id)
+            .filter(conversation::Column::UserId.eq(user.as_uuid()))
+            .one(&txn)
+            .await?
+            .is_some();
+        if owned {
+            message::Entity::delete_many()
+                .filter(message::Column::ConversationId.eq(id))
+                .exec(&txn)
+                .await?;
+            conversation::Entity::delete_by_id(id).exec(&txn).await?;
+        }
+        txn.commit().await?;
+        Ok(owned)
+    }
+
+    /// Appends a message at the end of the conversation.
+    pub async fn append(
+        &self,
+        conversation_id: Uuid,
+        new: NewMessage,
+    ) -> Result<StoredMessage, DbErr> {
+        let tool_calls = (!new.tool_calls.is_empty())
+            .then(|| serde_json::to_string(&new.tool_calls))
+            .transpose()
+            .map_err(|err| DbErr::Custom(format!("encode tool calls: {err}")))?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let seq = self.last_seq(conversation_id).await? + 1;
+            let created_at = now();
+            let row = message::ActiveModel {
+                id: Set(new.id),
+                conversation_id: Set(conversation_id),
+                seq: Set(seq),
+                role: Set(role_name(new.role).to_owned()),
+                content: Set(new.content.clone()),
+                tool_calls: Set(tool_calls.clone()),
+                tool_call_id: Set(new.tool_call_id.clone()),
+                tool_name: Set(new.tool_name.clone()),
+                is_error: Set(new.is_error),
+                status: Set(status_name(new.status).to_owned()),
+                created_at: Set(created_at),
+            };
+            match message::Entity::insert(row)
+                .exec_without_returning(&self.db)
+                .await
+            {
+                Ok(_) => {
+                    return Ok(StoredMessage {
+                        id: new.id,
+                        seq,
+                        role: new.role,
+                        content: new.content,
+                        tool_calls: new.tool_calls,
+                        tool_call_id: new.tool_call_id,
+                        tool_name: new.tool_name,
+                        is_error: new.is_error,
+                        status: new.status,
+                        created_at,
+                    });
+                }
+                // Another turn of the same conversation took this seq first: take the next.
+                Err(err)
+                    if attempt < APPEND_ATTEMPTS
+                        && matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {}
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Marks the conversation as active now, for the newest-first list.
+    pub async fn touch(&self, conversation_id: Uuid) -> Result<(), DbErr> {
+        conversation::Entity::update_many()
+            .col_expr(
+                conversation::Column::UpdatedAt,
+                sea_orm::sea_query::Expr::value(now()),
+            )
+            .filter(conversation::Column::Id.eq(conversation_id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// The newest `limit` messages, in conversation order.
+    pub async fn recent(
+        &self,
+        conversation_id: Uuid,
+        limit: u64,
+    ) -> Result<Vec<StoredMessage>, DbErr> {
+        Ok(self.page(conversation_id, None, limit).await?.messages)
+    }
+
+    /// The `limit` messages before `before` (a `seq`; the newest when absent), in conversation
+    /// order.
+    pub async fn page(
+        &self,
+        conversation_id: Uuid,
+        before: Option<i64>,
+        limit: u64,
+    ) -> Result<MessagePage, DbErr> {
+        let mut query = message::Entity::find()
+            .filter(message::Column::ConversationId.eq(conversation_id))
+            .order_by_desc(message::Column::Seq)
+            .limit(limit + 1);
+        if let Some(before) = before {
+            query = query.filter(message::Column::Seq.lt(before));
+        }
+        let mut rows = query.all(&self.db).await?;
+        let more = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        rows.reverse();
+        let next_before = more
+            .then(|| rows.first().map(|oldest| oldest.seq))
+            .flatten();
+        let messages = rows
+            .into_iter()
+            .map(from_message)
+            .collect::<Result<_, _>>()?;
+        Ok(MessagePage {
+            messages,
+            next_before,
+        })
+    }
+
+    async fn last_seq(&self, conversation_id: Uuid) -> Result<i64, DbErr> {
+        let last = message::Entity::find()
+            .select_only()
+            .column(message::Column::Seq)
+            .filter(message::Column::ConversationId.eq(conversation_id))
+            .order_by_desc(message::Column::Seq)
+            .limit(1)
+            .into_tuple::<i64>()
+            .one(&self.db)
+            .await?;
+        Ok(last.unwrap_or(0))
+    }
+}
+
+/// Now, to the microsecond: what both databases keep, so a cursor compares exactly.
+fn now() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
+/// The first line of the first message, cut at a word boundary.
+fn title_from(message: &str) -> String {
+    let line = message
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or("New conversation");
+    if line.chars().count() <= TITLE_MAX_CHARS {
+        return line.to_owned();
+    }
+    let cut: String = line.chars().take(TITLE_MAX_CHARS - 1).collect();
+    let cut = match cut.rfind(char::is_whitespace) {
+        Some(space) if space > TITLE_MAX_CHARS / 2 => cut[..space].trim_end().to_owned(),
+        _ => cut,
+    };
+    format!("{cut}…")
+}
+
+fn encode_cursor(updated_at: DateTime<Utc>, id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}:{id}", updated_at.timestamp_micros()))
+}
+
+fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
+    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
+    let (micros, id) = raw.split_once(':')?;
+    Some((
+        DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+        Uuid::try_parse(id).ok()?,
+    ))
+}
+
+fn from_conversation(row: conversation::Model) -> Conversation {
+    Conversation {
+        id: row.id,
+        title: row.title,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
+fn from_message(row: message::Model) -> Result<StoredMessage, DbErr> {
+    let corrupt = |what: String| DbErr::Custom(format!("message {}: {what}", row.id));
+    let role = match row.role.as_str() {
+        "user" => Role::User,
+        "assistant" => Role::Assistant,
+        "tool" => Role::Tool,
+        other => return Err(corrupt(format!("unknown role {other:?}"))),
+    };
+    let status = match row.status.as_str() {
+        "complete" => MessageStatus::Complete,
+        "cancelled" => MessageStatus::Cancelled,
+        "failed" => MessageStatus::Failed,
+        other => return Err(corrupt(format!("unknown status {other:?}"))),
+    };
+    let tool_calls = match &row.tool_calls {
+        Some(json) => {
+            serde_json::from_str(json).map_err(|err| corrupt(format!("tool calls: {err}")))?
+        }
+        None => Vec::new(),
+    };
+    Ok(StoredMessage {
+        id: row.id,
+        seq: row.seq,
+        role,
+        content: row.content,
+        tool_calls,
+        tool_call_id: row.tool_call_id,
+        tool_name: row.tool_name,
+        is_error: row.is_error,
+        status,
+        created_at: row.created_at,
+    })
+}
+
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::User => "user",
+        Role::Assistant => "assistant",
+        Role::Tool => "tool",
+    }
+}
+
+pub fn status_name(status: MessageStatus) -> &'static str {
+    match status {
+        MessageStatus::Complete => "complete",
+        MessageStatus::Cancelled => "cancelled",
+        MessageStatus::Failed => "failed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_come_from_the_first_line_cut_at_a_word() {
+        assert_eq!(title_from("  add milk  \nand eggs"), "add milk");
+        assert_eq!(title_from("\n\n"), "New conversation");
+        let long = "word ".repeat(40);
+        let title = title_from(&long);
+        assert!(title.ends_with("word…"), "{title}");
+        assert!(title.chars().count() <= TITLE_MAX_CHARS);
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let at = now();
+        let id = Uuid::now_v7();
+        assert_eq!(decode_cursor(&encode_cursor(at, id)), Some((at, id)));
+        assert_eq!(decode_cursor("not-a-cursor"), None);
+    }
+}

@@ -1,0 +1,73 @@
+//! The events of the chat stream, as DESIGN.md fixes them: each is one SSE `data:` line with a
+//! `type` field, numbered by the SSE `id:` line.
+
+use poem_openapi::{Object, Union};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// One event of `POST /api/{user_id}/chat`.
+#[derive(Debug, Clone, Union)]
+#[oai(discriminator_name = "type", one_of)]
+pub enum ChatEvent {
+    #[oai(mapping = "start")]
+    Start(StartEvent),
+    #[oai(mapping = "chunk")]
+    Chunk(ChunkEvent),
+    #[oai(mapping = "tool_call")]
+    ToolCall(ToolCallEvent),
+    #[oai(mapping = "tool_result")]
+    ToolResult(ToolResultEvent),
+    #[oai(mapping = "done")]
+    Done(DoneEvent),
+    #[oai(mapping = "error")]
+    Error(ErrorEvent),
+}
+
+/// First: which conversation this is and the id the reply will be stored under.
+#[derive(Debug, Clone, Object)]
+pub struct StartEvent {
+    pub conversation_id: Uuid,
+    pub message_id: Uuid,
+}
+
+/// A piece of the reply's text, forwarded as the model produced it.
+#[derive(Debug, Clone, Object)]
+pub struct ChunkEvent {
+    pub content: String,
+}
+
+/// The model called a task tool.
+#[derive(Debug, Clone, Object)]
+pub struct ToolCallEvent {
+    pub tool_name: String,
+    pub call_id: String,
+    /// The arguments as the model gave them.
+    pub arguments: Value,
+}
+
+/// What a tool call returned. With `is_error`, `result` is `{"code", "message"}`.
+#[derive(Debug, Clone, Object)]
+pub struct ToolResultEvent {
+    pub tool_name: String,
+    pub call_id: String,
+    pub is_error: bool,
+    pub result: Value,
+}
+
+/// Last on success.
+#[derive(Debug, Clone, Object)]
+pub struct DoneEvent {
+    pub message_id: Uuid,
+    /// `stop`, `length` or `content_filter`, as the model reported it.
+    pub finish_reason: String,
+}
+
+/// Last on failure; what was streamed before it is kept.
+#[derive(Debug, Clone, Object)]
+pub struct ErrorEvent {
+    /// `upstream_unavailable`, `upstream_error`, `step_limit`, `tools_unavailable` or `internal`.
+    pub code: String,
+    pub message: String,
+    /// Whether sending the same message again may work.
+    pub retryable: bool,
+}

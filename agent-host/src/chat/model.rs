@@ -1,0 +1,196 @@
+//! What the agent loop needs from a model, independent of the provider: the conversation as
+//! [`ChatMessage`]s, the tools as [`ToolSpec`]s, and the reply as a stream of [`ModelDelta`]s.
+//!
+//! Both providers speak this: [`OpenAiModel`](super::openai::OpenAiModel) translates it to
+//! Chat Completions, [`OfflineModel`](super::offline::OfflineModel) answers it itself.
+
+use std::collections::BTreeMap;
+
+use futures::stream::BoxStream;
+use serde_json::Value;
+
+use super::{clock::UserClock, offline::OfflineModel, openai::OpenAiModel};
+
+/// One message of the history sent to a model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatMessage {
+    System(String),
+    User(String),
+    Assistant {
+        text: String,
+        tool_calls: Vec<ToolCall>,
+    },
+    Tool {
+        call_id: String,
+        tool_name: String,
+        /// What the model reads: the tool's JSON result, or its error sentence.
+        content: String,
+        is_error: bool,
+    },
+}
+
+/// A complete tool call from the model.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    /// The arguments as JSON text, exactly as the model wrote them.
+    pub arguments: String,
+}
+
+/// A tool offered to the model, as the MCP server lists it.
+#[derive(Debug, Clone)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    /// The input JSON Schema.
+    pub parameters: Value,
+}
+
+/// One model request.
+pub struct ModelRequest<'a> {
+    pub messages: &'a [ChatMessage],
+    pub tools: &'a [ToolSpec],
+    pub clock: &'a UserClock,
+}
+
+/// A piece of the model's reply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelDelta {
+    Text(String),
+    ToolCall(ToolCallDelta),
+    /// The reply is complete; the reason as the model gave it (`stop`, `tool_calls`, ...).
+    Finish(String),
+}
+
+/// A fragment of a tool call; fragments with the same `index` make one call.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ToolCallDelta {
+    pub index: u32,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub arguments: Option<String>,
+}
+
+/// The model failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ModelError {
+    /// Whether the same request may succeed later (overload, outage, a cut connection).
+    pub retryable: bool,
+    /// One sentence for the person in the chat.
+    pub message: String,
+}
+
+pub type ModelStream = BoxStream<'static, Result<ModelDelta, ModelError>>;
+
+/// The configured model provider.
+pub enum Provider {
+    OpenAi(Box<OpenAiModel>),
+    Offline(OfflineModel),
+}
+
+impl Provider {
+    /// Starts a reply. Failures before the first token are retried inside (see
+    /// [`super::retry`]); an error here means the provider gave up.
+    pub async fn start(&self, request: ModelRequest<'_>) -> Result<ModelStream, ModelError> {
+        match self {
+            Provider::OpenAi(model) => model.start(request).await,
+            Provider::Offline(model) => Ok(model.reply(request)),
+        }
+    }
+
+    /// The provider's name for logs: `openai` or `offline`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Provider::OpenAi(_) => "openai",
+            Provider::Offline(_) => "offline",
+        }
+    }
+}
+
+/// Assembles tool calls from their fragments: the id and name come once, the arguments in
+/// pieces, all keyed by `index`.
+#[derive(Debug, Default)]
+pub struct ToolCallAssembler {
+    calls: BTreeMap<u32, ToolCall>,
+}
+
+impl ToolCallAssembler {
+    pub fn push(&mut self, delta: ToolCallDelta) {
+        let call = self.calls.entry(delta.index).or_insert_with(|| ToolCall {
+            id: String::new(),
+            name: String::new(),
+            arguments: String::new(),
+        });
+        if let Some(id) = delta.id.filter(|id| !id.is_empty())
+            && call.id.is_empty()
+        {
+            call.id = id;
+        }
+        // Some servers repeat the name on every fragment; it is never split.
+        if let Some(name) = delta.name.filter(|name| !name.is_empty())
+            && call.name.is_empty()
+        {
+            call.name = name;
+        }
+        if let Some(arguments) = delta.arguments {
+            call.arguments.push_str(&arguments);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// The calls in index order; a call without an id gets one, so its result can refer to it.
+    pub fn finish(self) -> Vec<ToolCall> {
+        self.calls
+            .into_iter()
+            .map(|(index, mut call)| {
+                if call.id.is_empty() {
+                    call.id = format!("call_{index}_{}", uuid::Uuid::now_v7().simple());
+                }
+                call
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fragment(index: u32, id: Option<&str>, name: Option<&str>, args: &str) -> ToolCallDelta {
+        ToolCallDelta {
+            index,
+            id: id.map(str::to_owned),
+            name: name.map(str::to_owned),
+            arguments: Some(args.to_owned()),
+        }
+    }
+
+    #[test]
+    fn fragments_of_interleaved_calls_are_assembled_by_index() {
+        let mut calls = ToolCallAssembler::default();
+        calls.push(fragment(0, Some("a"), Some("add_task"), "{\"ti"));
+        calls.push(fragment(1, Some("b"), Some("list_tasks"), ""));
+        calls.push(fragment(0, None, None, "tle\":\"milk\"}"));
+        calls.push(fragment(1, None, Some("list_tasks"), "{}"));
+        let calls = calls.finish();
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[0].id, "a");
+        assert_eq!(calls[0].name, "add_task");
+        assert_eq!(calls[0].arguments, "{\"title\":\"milk\"}");
+        assert_eq!(calls[1].name, "list_tasks");
+        assert_eq!(calls[1].arguments, "{}");
+    }
+
+    #[test]
+    fn a_call_without_an_id_gets_one() {
+        let mut calls = ToolCallAssembler::default();
+        calls.push(fragment(3, None, Some("list_tasks"), "{}"));
+        let calls = calls.finish();
+        assert!(calls[0].id.starts_with("call_3_"));
+    }
+}

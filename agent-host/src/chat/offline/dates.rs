@@ -1,0 +1,240 @@
+//! Relative dates in plain English, resolved on the user's clock: `today`, `tonight`,
+//! `tomorrow`, `the day after tomorrow`, `friday`, `on friday`, `this friday`, `next friday`
+//! (all the coming Friday, 1 to 7 days ahead), `next week`, `in 3 days`, `in a week`,
+//! `2026-12-01`, each optionally followed by `at 5pm`, `at 17:30` or `at noon`.
+//! A date without a time means 17:00, the end of a working day; `tonight` means 20:00.
+
+use chrono::{DateTime, Datelike as _, Duration, FixedOffset, NaiveDate, NaiveTime, Weekday};
+
+use crate::chat::clock::UserClock;
+
+/// Words that may introduce a date and go with it.
+const CONNECTORS: [&str; 6] = ["for", "by", "due", "on", "until", "before"];
+
+/// A date phrase found in a list of words: where it is and what it means.
+#[derive(Debug, PartialEq)]
+pub struct Found {
+    pub start: usize,
+    pub end: usize,
+    pub due: DateTime<FixedOffset>,
+}
+
+/// Finds the first date phrase in `words` (lower case, punctuation trimmed).
+pub fn find(words: &[&str], clock: &UserClock) -> Option<Found> {
+    (0..words.len()).find_map(|start| {
+        let (date, mut end, default_time) = date_at(words, start, clock)?;
+        let mut time = default_time;
+        if let Some((at, after)) = time_at(words, end) {
+            time = at;
+            end = after;
+        }
+        let mut start = start;
+        // "due on friday", "by tomorrow": the connectors belong to the date.
+        while start > 0 && CONNECTORS.contains(&words[start - 1]) {
+            start -= 1;
+        }
+        Some(Found {
+            start,
+            end,
+            due: clock.at(date, time),
+        })
+    })
+}
+
+fn five_pm() -> NaiveTime {
+    NaiveTime::from_hms_opt(17, 0, 0).unwrap_or_default()
+}
+
+/// A date starting at `words[i]`: the date, the index after it and its default time.
+fn date_at(words: &[&str], i: usize, clock: &UserClock) -> Option<(NaiveDate, usize, NaiveTime)> {
+    let today = clock.today();
+    let word = |k: usize| words.get(i + k).copied().unwrap_or("");
+    let days = |n: i64| today + Duration::days(n);
+    match word(0) {
+        "today" => Some((today, i + 1, five_pm())),
+        "tonight" => Some((today, i + 1, NaiveTime::from_hms_opt(20, 0, 0)?)),
+        "tomorrow" => Some((days(1), i + 1, five_pm())),
+        "the" if word(1) == "day" && word(2) == "after" && word(3) == "tomorrow" => {
+            Some((days(2), i + 4, five_pm()))
+        }
+        "day" if word(1) == "after" && word(2) == "tomorrow" => Some((days(2), i + 3, five_pm())),
+        "next" if word(1) == "week" => Some((days(7), i + 2, five_pm())),
+        "next" | "this" | "coming" => {
+            let weekday = weekday(word(1))?;
+            Some((coming(today, weekday), i + 2, five_pm()))
+        }
+        "in" => {
+            let count = match word(1) {
+                "a" | "an" | "one" => 1,
+                number => number
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (0..=3650).contains(n))?,
+            };
+            let unit = match word(2) {
+                "day" | "days" => 1,
+                "week" | "weeks" => 7,
+                _ => return None,
+            };
+            Some((days(count * unit), i + 3, five_pm()))
+        }
+        other => {
+            if let Some(weekday) = weekday(other) {
+                return Some((coming(today, weekday), i + 1, five_pm()));
+            }
+            let date = NaiveDate::parse_from_str(other, "%Y-%m-%d").ok()?;
+            Some((date, i + 1, five_pm()))
+        }
+    }
+}
+
+/// `at 5pm`, `at 5 pm`, `at 17:30`, `at noon` starting at `words[i]`.
+fn time_at(words: &[&str], i: usize) -> Option<(NaiveTime, usize)> {
+    if words.get(i) != Some(&"at") {
+        return None;
+    }
+    let first = *words.get(i + 1)?;
+    if first == "noon" {
+        return Some((NaiveTime::from_hms_opt(12, 0, 0)?, i + 2));
+    }
+    if first == "midnight" {
+        return Some((NaiveTime::from_hms_opt(23, 59, 0)?, i + 2));
+    }
+    let (clock, suffix, used) = match words.get(i + 2) {
+        Some(&next @ ("am" | "pm")) => (first, next, 3),
+        _ => match first
+            .strip_suffix("am")
+            .or_else(|| first.strip_suffix("pm"))
+        {
+            Some(number) => (number, &first[number.len()..], 2),
+            None => (first, "", 2),
+        },
+    };
+    let (hour, minute) = match clock.split_once(':') {
+        Some((hour, minute)) => (hour.parse::<u32>().ok()?, minute.parse::<u32>().ok()?),
+        None => (clock.parse::<u32>().ok()?, 0),
+    };
+    let hour = match (suffix, hour) {
+        ("am", 12) => 0,
+        ("pm", 1..=11) => hour + 12,
+        ("am" | "pm", 13..) => return None,
+        _ => hour,
+    };
+    Some((NaiveTime::from_hms_opt(hour, minute, 0)?, i + used))
+}
+
+fn weekday(word: &str) -> Option<Weekday> {
+    Some(match word {
+        "monday" | "mon" => Weekday::Mon,
+        "tuesday" | "tue" | "tues" => Weekday::Tue,
+        "wednesday" | "wed" => Weekday::Wed,
+        "thursday" | "thu" | "thur" | "thurs" => Weekday::Thu,
+        "friday" | "fri" => Weekday::Fri,
+        "saturday" | "sat" => Weekday::Sat,
+        "sunday" | "sun" => Weekday::Sun,
+        _ => return None,
+    })
+}
+
+/// The next `weekday` after `today`: 1 to 7 days ahead.
+fn coming(today: NaiveDate, weekday: Weekday) -> NaiveDate {
+    let ahead = (weekday.num_days_from_monday() as i64
+        - today.weekday().num_days_from_monday() as i64)
+        .rem_euclid(7);
+    today + Duration::days(if ahead == 0 { 7 } else { ahead })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone as _, Utc};
+
+    use super::*;
+    use crate::chat::clock::Zone;
+
+    /// Wednesday 25 November 2026, 10:00 UTC.
+    fn clock(zone: &str) -> UserClock {
+        UserClock::new(
+            Zone::parse(zone).unwrap(),
+            Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap(),
+        )
+    }
+
+    fn due(text: &str, zone: &str) -> Option<String> {
+        let words: Vec<&str> = text.split(' ').collect();
+        find(&words, &clock(zone)).map(|found| found.due.to_rfc3339())
+    }
+
+    #[test]
+    fn relative_dates_resolve_on_the_users_clock() {
+        assert_eq!(due("today", "UTC").unwrap(), "2026-11-25T17:00:00+00:00");
+        assert_eq!(due("tomorrow", "UTC").unwrap(), "2026-11-26T17:00:00+00:00");
+        assert_eq!(
+            due("tomorrow", "Europe/Berlin").unwrap(),
+            "2026-11-26T17:00:00+01:00"
+        );
+        assert_eq!(
+            due("tomorrow", "+14:00").unwrap(),
+            "2026-11-27T17:00:00+14:00"
+        );
+        assert_eq!(
+            due("next friday", "UTC").unwrap(),
+            "2026-11-27T17:00:00+00:00"
+        );
+        assert_eq!(
+            due("wednesday", "UTC").unwrap(),
+            "2026-12-02T17:00:00+00:00"
+        );
+        assert_eq!(
+            due("in 3 days", "UTC").unwrap(),
+            "2026-11-28T17:00:00+00:00"
+        );
+        assert_eq!(
+            due("in a week", "UTC").unwrap(),
+            "2026-12-02T17:00:00+00:00"
+        );
+        assert_eq!(
+            due("next week", "UTC").unwrap(),
+            "2026-12-02T17:00:00+00:00"
+        );
+        assert_eq!(
+            due("the day after tomorrow", "UTC").unwrap(),
+            "2026-11-27T17:00:00+00:00"
+        );
+        assert_eq!(
+            due("2026-12-24", "UTC").unwrap(),
+            "2026-12-24T17:00:00+00:00"
+        );
+        assert_eq!(due("tonight", "UTC").unwrap(), "2026-11-25T20:00:00+00:00");
+    }
+
+    #[test]
+    fn times_and_connectors_belong_to_the_date() {
+        let words = ["call", "bob", "by", "tomorrow", "at", "9am"];
+        let found = find(&words, &clock("UTC")).unwrap();
+        assert_eq!((found.start, found.end), (2, 6));
+        assert_eq!(found.due.to_rfc3339(), "2026-11-26T09:00:00+00:00");
+        assert_eq!(
+            due("friday at 5 pm", "UTC").unwrap(),
+            "2026-11-27T17:00:00+00:00"
+        );
+        assert_eq!(
+            due("friday at 12am", "UTC").unwrap(),
+            "2026-11-27T00:00:00+00:00"
+        );
+        assert_eq!(
+            due("today at 14:30", "UTC").unwrap(),
+            "2026-11-25T14:30:00+00:00"
+        );
+        assert_eq!(
+            due("today at noon", "UTC").unwrap(),
+            "2026-11-25T12:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn words_that_are_not_dates_are_left_alone() {
+        assert_eq!(due("buy milk", "UTC"), None);
+        assert_eq!(due("in the garden", "UTC"), None);
+        assert_eq!(due("next steps", "UTC"), None);
+    }
+}

@@ -1,0 +1,388 @@
+//! The `openai` provider: Chat Completions streaming with tools through async-openai, against
+//! OpenAI or any compatible server (`OPENAI_BASE_URL`: Ollama, vLLM, LM Studio, llama.cpp).
+//!
+//! async-openai turns an HTTP error into a message and drops its headers, so the HTTP calls go
+//! through [`UpstreamService`], which keeps the status and `Retry-After` of a refusal in an
+//! [`UpstreamRefusal`]; [`OpenAiModel::start`] retries on it by [`RetryPolicy`].
+
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use async_openai::{
+    Client,
+    config::OpenAIConfig,
+    error::OpenAIError,
+    middleware::HttpRequestFactory,
+    types::chat::{
+        ChatCompletionMessageToolCall, ChatCompletionMessageToolCalls,
+        ChatCompletionRequestAssistantMessage, ChatCompletionRequestAssistantMessageContent,
+        ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
+        ChatCompletionRequestSystemMessageContent, ChatCompletionRequestToolMessage,
+        ChatCompletionRequestToolMessageContent, ChatCompletionRequestUserMessage,
+        ChatCompletionRequestUserMessageContent, ChatCompletionTool, ChatCompletionTools,
+        CreateChatCompletionRequest, CreateChatCompletionStreamResponse, FinishReason,
+        FunctionCall, FunctionObject,
+    },
+};
+use futures::{StreamExt as _, stream};
+use reqwest::{StatusCode, header::RETRY_AFTER};
+
+use super::{
+    model::{ChatMessage, ModelDelta, ModelError, ModelRequest, ModelStream, ToolCallDelta},
+    retry::{RetryPolicy, parse_retry_after},
+};
+use crate::config::OpenAiConfig;
+
+/// How long a connection to the model server may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the first chunk may take: local servers may load the model first.
+const FIRST_CHUNK_TIMEOUT: Duration = Duration::from_secs(120);
+/// The longest silence between two chunks of a reply.
+const CHUNK_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How much of a refusal's body is read for its message.
+const MAX_ERROR_BODY: usize = 16 * 1024;
+
+/// An OpenAI-compatible model.
+pub struct OpenAiModel {
+    client: Client<OpenAIConfig>,
+    model: String,
+    retry: RetryPolicy,
+}
+
+/// A non-2xx answer of the model server, with what is needed to retry it well.
+#[derive(Debug, thiserror::Error)]
+#[error("the model server answered {status}: {message}")]
+pub struct UpstreamRefusal {
+    pub status: StatusCode,
+    pub retry_after: Option<Duration>,
+    pub message: String,
+}
+
+impl OpenAiModel {
+    pub fn new(config: &OpenAiConfig, api_key: &str) -> Result<Self, reqwest::Error> {
+        let mut openai = OpenAIConfig::new().with_api_key(api_key);
+        if let Some(base) = &config.base_url {
+            openai = openai.with_api_base(base.as_str().trim_end_matches('/'));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()?;
+        let client = Client::with_config(openai).with_http_service(UpstreamService { http });
+        Ok(Self {
+            client,
+            model: config.model.clone(),
+            retry: RetryPolicy::default(),
+        })
+    }
+
+    /// Opens the reply stream, retrying failures that happen before its first chunk.
+    pub async fn start(&self, request: ModelRequest<'_>) -> Result<ModelStream, ModelError> {
+        let body = self.request(&request);
+        let started = Instant::now();
+        let mut attempt = 1;
+        loop {
+            let failure = match self.open(body.clone()).await {
+                Ok(stream) => return Ok(stream),
+                Err(failure) => failure,
+            };
+            let next = failure
+                .retryable
+                .then(|| {
+                    self.retry
+                        .next_delay(attempt, started.elapsed(), failure.retry_after)
+                })
+                .flatten();
+            let Some(delay) = next else {
+                tracing::warn!(attempt, error = %failure.error, "the model server failed; giving up");
+                return Err(failure.into_model_error());
+            };
+            tracing::info!(attempt, ?delay, error = %failure.error, "the model server failed; retrying");
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    /// One attempt: the request, then its first chunk.
+    async fn open(&self, body: CreateChatCompletionRequest) -> Result<ModelStream, Failure> {
+        let mut upstream = self
+            .client
+            .chat()
+            .create_stream(body)
+            .await
+            .map_err(Failure::from)?;
+        let first = match tokio::time::timeout(FIRST_CHUNK_TIMEOUT, upstream.next()).await {
+            Ok(Some(Ok(chunk))) => chunk,
+            Ok(Some(Err(err))) => return Err(Failure::from(err)),
+            Ok(None) => {
+                return Err(Failure::transient(
+                    "the model server closed the reply at once",
+                ));
+            }
+            Err(_) => {
+                return Err(Failure::transient(
+                    "the model server did not start replying in time",
+                ));
+            }
+        };
+        let rest = stream::unfold(upstream, |mut upstream| async move {
+            let next = match tokio::time::timeout(CHUNK_IDLE_TIMEOUT, upstream.next()).await {
+                Ok(Some(Ok(chunk))) => Ok(chunk),
+                Ok(Some(Err(err))) => Err(Failure::from(err).into_model_error()),
+                Ok(None) => return None,
+                Err(_) => Err(ModelError {
+                    retryable: true,
+                    message: "the model stopped sending its reply".to_owned(),
+                }),
+            };
+            Some((next, upstream))
+        });
+        let chunks = stream::once(async { Ok(first) }).chain(rest);
+        Ok(chunks.flat_map(|chunk| stream::iter(deltas(chunk))).boxed())
+    }
+
+    fn request(&self, request: &ModelRequest<'_>) -> CreateChatCompletionRequest {
+        let tools = request
+            .tools
+            .iter()
+            .map(|tool| {
+                ChatCompletionTools::Function(ChatCompletionTool {
+                    function: FunctionObject {
+                        name: tool.name.clone(),
+                        description: Some(tool.description.clone()),
+                        parameters: Some(tool.parameters.clone()),
+                        strict: None,
+                    },
+                })
+            })
+            .collect::<Vec<_>>();
+        CreateChatCompletionRequest {
+            model: self.model.clone(),
+            messages: request.messages.iter().map(to_openai).collect(),
+            tools: (!tools.is_empty()).then_some(tools),
+            stream: Some(true),
+            ..Default::default()
+        }
+    }
+}
+
+fn to_openai(message: &ChatMessage) -> ChatCompletionRequestMessage {
+    match message {
+        ChatMessage::System(text) => {
+            ChatCompletionRequestMessage::System(ChatCompletionRequestSystemMessage {
+                content: ChatCompletionRequestSystemMessageContent::Text(text.clone()),
+                name: None,
+            })
+        }
+        ChatMessage::User(text) => {
+            ChatCompletionRequestMessage::User(ChatCompletionRequestUserMessage {
+                content: ChatCompletionRequestUserMessageContent::Text(text.clone()),
+                name: None,
+            })
+        }
+        ChatMessage::Assistant { text, tool_calls } => {
+            let calls = tool_calls
+                .iter()
+                .map(|call| {
+                    ChatCompletionMessageToolCalls::Function(ChatCompletionMessageToolCall {
+                        id: call.id.clone(),
+                        function: FunctionCall {
+                            name: call.name.clone(),
+                            arguments: call.arguments.clone(),
+                        },
+                    })
+                })
+                .collect::<Vec<_>>();
+            ChatCompletionRequestMessage::Assistant(ChatCompletionRequestAssistantMessage {
+                content: (!text.is_empty() || calls.is_empty())
+                    .then(|| ChatCompletionRequestAssistantMessageContent::Text(text.clone())),
+                tool_calls: (!calls.is_empty()).then_some(calls),
+                ..Default::default()
+            })
+        }
+        ChatMessage::Tool {
+            call_id, content, ..
+        } => ChatCompletionRequestMessage::Tool(ChatCompletionRequestToolMessage {
+            content: ChatCompletionRequestToolMessageContent::Text(content.clone()),
+            tool_call_id: call_id.clone(),
+        }),
+    }
+}
+
+/// The deltas of one streamed chunk (only the first choice is asked for and read).
+fn deltas(
+    chunk: Result<CreateChatCompletionStreamResponse, ModelError>,
+) -> Vec<Result<ModelDelta, ModelError>> {
+    let chunk = match chunk {
+        Ok(chunk) => chunk,
+        Err(err) => return vec![Err(err)],
+    };
+    let Some(choice) = chunk.choices.into_iter().next() else {
+        return Vec::new();
+    };
+    let mut deltas = Vec::new();
+    if let Some(text) = choice.delta.content.filter(|text| !text.is_empty()) {
+        deltas.push(Ok(ModelDelta::Text(text)));
+    }
+    for call in choice.delta.tool_calls.unwrap_or_default() {
+        let function = call.function.unwrap_or_default();
+        deltas.push(Ok(ModelDelta::ToolCall(ToolCallDelta {
+            index: call.index,
+            id: call.id,
+            name: function.name,
+            arguments: function.arguments,
+        })));
+    }
+    if let Some(reason) = choice.finish_reason {
+        let reason = match reason {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+            FinishReason::ToolCalls | FinishReason::FunctionCall => "tool_calls",
+            FinishReason::ContentFilter => "content_filter",
+        };
+        deltas.push(Ok(ModelDelta::Finish(reason.to_owned())));
+    }
+    deltas
+}
+
+/// A failed attempt, classified.
+struct Failure {
+    retryable: bool,
+    retry_after: Option<Duration>,
+    error: String,
+    /// What the person in the chat reads.
+    message: String,
+}
+
+impl Failure {
+    fn transient(what: &str) -> Self {
+        Self {
+            retryable: true,
+            retry_after: None,
+            error: what.to_owned(),
+            message: format!("The model is unavailable: {what}."),
+        }
+    }
+
+    fn into_model_error(self) -> ModelError {
+        ModelError {
+            retryable: self.retryable,
+            message: self.message,
+        }
+    }
+}
+
+impl From<OpenAIError> for Failure {
+    fn from(err: OpenAIError) -> Self {
+        let error = err.to_string();
+        if let OpenAIError::Boxed(boxed) = &err
+            && let Some(refusal) = boxed.downcast_ref::<UpstreamRefusal>()
+        {
+            let status = refusal.status;
+            let retryable = status.is_server_error()
+                || matches!(
+                    status,
+                    StatusCode::TOO_MANY_REQUESTS
+                        | StatusCode::REQUEST_TIMEOUT
+                        | StatusCode::CONFLICT
+                );
+            let message = if status == StatusCode::TOO_MANY_REQUESTS {
+                "The model server is busy (429); try again shortly.".to_owned()
+            } else if retryable {
+                format!("The model server is unavailable ({status}); try again shortly.")
+            } else {
+                format!(
+                    "The model server refused the request ({status}): {}",
+                    refusal.message
+                )
+            };
+            return Self {
+                retryable,
+                retry_after: refusal.retry_after,
+                error,
+                message,
+            };
+        }
+        let retryable = match &err {
+            OpenAIError::Reqwest(err) => {
+                err.is_connect() || err.is_timeout() || err.is_body() || err.is_request()
+            }
+            OpenAIError::StreamError(_) => true,
+            OpenAIError::Boxed(_) => true,
+            _ => false,
+        };
+        let message = if retryable {
+            "The model server could not be reached or broke off; try again shortly.".to_owned()
+        } else {
+            "The model server sent something this host cannot read.".to_owned()
+        };
+        Self {
+            retryable,
+            retry_after: None,
+            error,
+            message,
+        }
+    }
+}
+
+/// The HTTP client under async-openai: executes each request and turns a non-2xx answer into
+/// an [`UpstreamRefusal`] that keeps the status and `Retry-After`.
+#[derive(Clone)]
+pub struct UpstreamService {
+    http: reqwest::Client,
+}
+
+impl tower::Service<HttpRequestFactory> for UpstreamService {
+    type Response = reqwest::Response;
+    type Error = OpenAIError;
+    type Future = Pin<Box<dyn Future<Output = Result<reqwest::Response, OpenAIError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, factory: HttpRequestFactory) -> Self::Future {
+        let http = self.http.clone();
+        Box::pin(async move {
+            let request = factory.build().await?;
+            let response = http.execute(request).await.map_err(OpenAIError::Reqwest)?;
+            if response.status().is_success() {
+                return Ok(response);
+            }
+            Err(OpenAIError::Boxed(Box::new(refusal(response).await)))
+        })
+    }
+}
+
+async fn refusal(mut response: reqwest::Response) -> UpstreamRefusal {
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| parse_retry_after(value, chrono::Utc::now()));
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        body.extend_from_slice(&chunk);
+        if body.len() >= MAX_ERROR_BODY {
+            break;
+        }
+    }
+    let message = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|json| json["error"]["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| {
+            String::from_utf8_lossy(&body)
+                .chars()
+                .take(300)
+                .collect::<String>()
+        });
+    UpstreamRefusal {
+        status,
+        retry_after,
+        message,
+    }
+}
