@@ -428,20 +428,17 @@ async fn errors_have_one_shape_and_every_response_a_request_id(server: AgentServ
     assert!(wrong_type.status.is_client_error());
     assert!(!wrong_type.error_code().is_empty(), "{:?}", wrong_type.body);
 
-    // The server closes a connection whose oversized body it did not read: use one of its own.
-    let huge = json!({"title": "big", "description": "x".repeat(2 * 1024 * 1024)});
-    let too_large = read(
-        reqwest::Client::new()
-            .post(&tasks)
-            .bearer_auth(&user.token)
-            .json(&huge)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(too_large.status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(too_large.error_code(), "payload_too_large");
+    // An oversized body is refused from its declared length, before it is read. The server may
+    // close the connection while a client is still writing, so speak HTTP by hand: send the
+    // headers and a little of the body, then read the answer.
+    let (status, head, body) =
+        oversized_post(&server, &format!("/api/{}/tasks", user.id), &user.token).await;
+    assert_eq!(status, 413, "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("x-request-id:"),
+        "{head}"
+    );
+    assert_eq!(body["error"]["code"], "payload_too_large");
 
     let unknown = server
         .request(Method::GET, "/api/nothing/here/at/all", None, None)
@@ -449,7 +446,7 @@ async fn errors_have_one_shape_and_every_response_a_request_id(server: AgentServ
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(unknown.error_code(), "not_found");
 
-    for response in [&bad_json, &wrong_type, &too_large, &unknown] {
+    for response in [&bad_json, &wrong_type, &unknown] {
         assert!(response.headers.contains_key("x-request-id"));
         let text = response.body.to_string();
         assert!(
@@ -619,6 +616,10 @@ async fn the_openapi_document_lists_every_route_with_its_errors() {
         ("/auth/session", &["get"]),
         ("/{user_id}/tasks", &["get", "post"]),
         ("/{user_id}/tasks/{task_id}", &["get", "patch", "delete"]),
+        ("/{user_id}/chat", &["post"]),
+        ("/{user_id}/conversations", &["get"]),
+        ("/{user_id}/conversations/{conversation_id}/messages", &["get"]),
+        ("/{user_id}/conversations/{conversation_id}", &["delete"]),
     ] {
         for method in methods {
             let responses = paths[path][method]["responses"]
@@ -631,6 +632,14 @@ async fn the_openapi_document_lists_every_route_with_its_errors() {
                 );
             }
         }
+    }
+    // The chat answers either as an event stream of the six event types or as one JSON reply.
+    let chat = &paths["/{user_id}/chat"]["post"]["responses"]["200"]["content"];
+    assert!(chat["text/event-stream"].is_object(), "{chat}");
+    assert!(chat["application/json; charset=utf-8"].is_object(), "{chat}");
+    let events = doc.body["components"]["schemas"]["ChatEvent"].to_string();
+    for kind in ["start", "chunk", "tool_call", "tool_result", "done", "error"] {
+        assert!(events.contains(&format!("\"{kind}\"")), "{kind} in {events}");
     }
     let docs = server.request(Method::GET, "/api/docs", None, None).await;
     assert_eq!(docs.status, StatusCode::OK);
@@ -665,4 +674,35 @@ async fn validate_openapi(doc: &Value) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// Posts a 2 MiB JSON body by hand and returns the status, head and JSON body of the answer.
+async fn oversized_post(server: &AgentServer, path: &str, token: &str) -> (u16, String, Value) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let address = server.base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{{\"title\": \"",
+        2 * 1024 * 1024
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        socket.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the server answers without reading the body")
+    .ok();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let body = serde_json::from_str(body.trim()).unwrap_or(Value::Null);
+    (status, head.to_owned(), body)
 }
