@@ -29,6 +29,9 @@ use poem::{
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
+/// How often a stalled stream writes a comment, to find out whether the client is still there.
+const STALL_PROBE: Duration = Duration::from_millis(200);
+
 /// What the fake answers to one request.
 #[derive(Debug, Clone)]
 pub enum Reply {
@@ -46,7 +49,7 @@ pub enum Reply {
     },
     /// Streams the tokens, then breaks the connection without finishing.
     CutAfter(Vec<String>),
-    /// Streams the tokens, then sends nothing more, ever.
+    /// Streams the tokens, then sends no more events, ever (only SSE comments).
     Stall(Vec<String>),
 }
 
@@ -254,9 +257,12 @@ async fn chat_completions(state: Data<&Arc<FakeState>>, body: Json<Value>) -> Re
                         (chunks, guard, ending, first_token_at, false),
                     ))
                 }
+                // Silence for the client: only SSE comments, which carry no event. They are
+                // written so that the fake notices (by a failed write) when the client leaves.
                 Ending::Stall => {
-                    std::future::pending::<()>().await;
-                    None
+                    tokio::time::sleep(STALL_PROBE).await;
+                    let probe = Ok(":\n\n".to_owned());
+                    Some((probe, (chunks, guard, ending, first_token_at, false)))
                 }
             }
         },

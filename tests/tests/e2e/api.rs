@@ -618,7 +618,10 @@ async fn the_openapi_document_lists_every_route_with_its_errors() {
         ("/{user_id}/tasks/{task_id}", &["get", "patch", "delete"]),
         ("/{user_id}/chat", &["post"]),
         ("/{user_id}/conversations", &["get"]),
-        ("/{user_id}/conversations/{conversation_id}/messages", &["get"]),
+        (
+            "/{user_id}/conversations/{conversation_id}/messages",
+            &["get"],
+        ),
         ("/{user_id}/conversations/{conversation_id}", &["delete"]),
     ] {
         for method in methods {
@@ -636,10 +639,23 @@ async fn the_openapi_document_lists_every_route_with_its_errors() {
     // The chat answers either as an event stream of the six event types or as one JSON reply.
     let chat = &paths["/{user_id}/chat"]["post"]["responses"]["200"]["content"];
     assert!(chat["text/event-stream"].is_object(), "{chat}");
-    assert!(chat["application/json; charset=utf-8"].is_object(), "{chat}");
+    assert!(
+        chat["application/json; charset=utf-8"].is_object(),
+        "{chat}"
+    );
     let events = doc.body["components"]["schemas"]["ChatEvent"].to_string();
-    for kind in ["start", "chunk", "tool_call", "tool_result", "done", "error"] {
-        assert!(events.contains(&format!("\"{kind}\"")), "{kind} in {events}");
+    for kind in [
+        "start",
+        "chunk",
+        "tool_call",
+        "tool_result",
+        "done",
+        "error",
+    ] {
+        assert!(
+            events.contains(&format!("\"{kind}\"")),
+            "{kind} in {events}"
+        );
     }
     let docs = server.request(Method::GET, "/api/docs", None, None).await;
     assert_eq!(docs.status, StatusCode::OK);

@@ -950,3 +950,48 @@ async fn the_offline_agent_handles_plain_task_commands() {
     assert_eq!(tasks.len(), 2);
     assert!(tasks.iter().all(|task| task["completed"] == true));
 }
+
+/// A stalled model: the stream stays open with a comment every 15 s, and when the client
+/// leaves, the host drops the upstream request. With nothing to write, the server notices a
+/// closed connection only when writes fail: by the second heartbeat after the client left.
+/// (The client here is a raw socket, closed at once like a browser's; reqwest would keep its
+/// connection open until the next bytes arrive.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_stream_sends_heartbeats_and_a_stall_is_dropped_with_the_client() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let Some(ctx) = Ctx::start(Backend::Sqlite, "chat::heartbeat").await else {
+        return;
+    };
+    let user = ctx.server.sign_up().await;
+    ctx.fake.push(Reply::Stall(tokens("Thinking ")));
+    let address = ctx.server.base.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let body = message("think hard").to_string();
+    let request = format!(
+        "POST /api/{}/chat HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\
+         Accept: text/event-stream\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        user.id,
+        user.token,
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(17);
+    let mut buffer = [0_u8; 4096];
+    while !(seen.contains("\"type\":\"chunk\"") && seen.contains("\n:\n")) {
+        let read = tokio::time::timeout_at(deadline, socket.read(&mut buffer))
+            .await
+            .unwrap_or_else(|_| panic!("no chunk and heartbeat within 17 s: {seen}"))
+            .unwrap();
+        assert!(read > 0, "the stream ended: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buffer[..read]));
+    }
+    assert!(!seen.contains("\"type\":\"done\""), "{seen}");
+    drop(socket);
+    assert!(
+        ctx.fake.wait_cancelled(1, Duration::from_secs(35)).await,
+        "the stalled upstream request was dropped with the client"
+    );
+}
