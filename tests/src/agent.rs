@@ -88,6 +88,11 @@ impl AgentServer {
         }
     }
 
+    /// The server's process id, to read its memory use.
+    pub fn pid(&self) -> Option<u32> {
+        self._child.id()
+    }
+
     /// Sends a request with an optional bearer token and JSON body.
     pub async fn request(
         &self,

@@ -1,0 +1,309 @@
+//! `cargo bench -p todo-tests --bench chat`: the chat stream against the fake model server.
+//!
+//! - the time to the first `chunk` that the host adds over the fake's own (the fake writes its
+//!   first token; the client reads it as an SSE event), p50/p99 at 1, 50 and 500 concurrent
+//!   streams, with a fixed token delay;
+//! - tokens per second through the host, with no token delay;
+//! - resident memory of the host with 500 streams open;
+//! - the time of a whole turn (JSON mode) in a conversation of 50 and of 10,000 messages.
+//!
+//! The host is this executable started again with `TODO_BENCH_ROLE=agent-server` (see
+//! `benches/api.rs`), on SQLite, with `OPENAI_BASE_URL` pointing at the fake in this process.
+
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+use todo_agent::chat::conversations::{ConversationStore, MessageStatus, NewMessage, Role};
+use todo_tests::{
+    agent::{AgentServer, ApiUser},
+    db::{Backend, TestDb},
+    fake_openai::{FakeOpenAi, Reply, tokens},
+};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const ROLE_VAR: &str = "TODO_BENCH_ROLE";
+const USERS: usize = 50;
+const TOKEN_DELAY: Duration = Duration::from_millis(20);
+const REPLY: &str = "Sure, I added buy milk for tomorrow with high priority and tagged it home.";
+const TURNS: usize = 40;
+
+fn main() {
+    if std::env::var(ROLE_VAR).as_deref() == Ok("agent-server") {
+        use clap::Parser as _;
+        let runtime = tokio::runtime::Runtime::new().expect("build the runtime");
+        let cli = todo_agent::cli::Cli::parse_from(["todo-agent", "serve"]);
+        if let Err(err) = runtime.block_on(todo_agent::cli::run(cli)) {
+            panic!("agent server failed: {err:#}");
+        }
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("build the runtime");
+    runtime.block_on(run());
+}
+
+struct Bench {
+    server: AgentServer,
+    fake: FakeOpenAi,
+    users: Vec<ApiUser>,
+    db: TestDb,
+}
+
+async fn run() {
+    let db = TestDb::create(Backend::Sqlite, "bench chat")
+        .await
+        .expect("SQLite is always available");
+    let fake = FakeOpenAi::start().await;
+    let command = tokio::process::Command::new(
+        std::env::current_exe().expect("the bench executable has a path"),
+    );
+    let env = [
+        (ROLE_VAR, "agent-server"),
+        ("RUST_LOG", "warn,todo_agent::cli=info"),
+        ("OPENAI_API_KEY", "sk-bench"),
+        ("OPENAI_BASE_URL", fake.base_url.as_str()),
+    ];
+    let server = AgentServer::start_command(command, &db, &env).await;
+    let mut users = Vec::new();
+    for _ in 0..USERS {
+        users.push(server.sign_up().await);
+    }
+    let bench = Bench {
+        server,
+        fake,
+        users,
+        db,
+    };
+    let mut report = Vec::new();
+
+    bench.fake.set_token_delay(TOKEN_DELAY);
+    bench.fake.always(Reply::text(REPLY));
+    for streams in [1, 50, 500] {
+        let (histogram, elapsed) = first_chunk_overhead(&bench, streams).await;
+        report.push(format!(
+            "first chunk added by the host, {streams:>3} streams: p50 {:.2} ms, p99 {:.2} ms \
+             (all {streams} replies in {:.2} s)",
+            histogram.value_at_quantile(0.5) as f64 / 1000.0,
+            histogram.value_at_quantile(0.99) as f64 / 1000.0,
+            elapsed.as_secs_f64(),
+        ));
+    }
+
+    bench.fake.set_token_delay(Duration::ZERO);
+    for streams in [1, 50] {
+        let long = "token ".repeat(2_000);
+        bench.fake.always(Reply::text(&long));
+        let (chunks, elapsed) = throughput(&bench, streams).await;
+        report.push(format!(
+            "tokens through the host, {streams:>3} streams: {:.0} tokens/s ({chunks} in {:.2} s)",
+            chunks as f64 / elapsed.as_secs_f64(),
+            elapsed.as_secs_f64()
+        ));
+    }
+
+    let (idle, open) = memory_with_open_streams(&bench, 500).await;
+    report.push(format!(
+        "resident memory: {:.1} MB idle, {:.1} MB with 500 streams open ({:.1} KB per stream)",
+        idle as f64 / 1024.0,
+        open as f64 / 1024.0,
+        (open.saturating_sub(idle)) as f64 / 500.0,
+    ));
+
+    bench.fake.set_token_delay(Duration::ZERO);
+    bench.fake.always(Reply::text("Done."));
+    for stored in [50, 10_000] {
+        let histogram = turn_time(&bench, stored).await;
+        report.push(format!(
+            "a whole turn with {stored:>5} stored messages: p50 {:.2} ms, p99 {:.2} ms",
+            histogram.value_at_quantile(0.5) as f64 / 1000.0,
+            histogram.value_at_quantile(0.99) as f64 / 1000.0,
+        ));
+    }
+    print_report(&report);
+}
+
+/// Opens `streams` chats at once; for each, the delay between the fake writing its first
+/// token and the client reading it as a `chunk` event.
+async fn first_chunk_overhead(bench: &Bench, streams: usize) -> (Histogram<u64>, Duration) {
+    let started = Instant::now();
+    let before = bench.fake.requests().len();
+    let clients = (0..streams).map(|i| {
+        let user = &bench.users[i % bench.users.len()];
+        let marker = format!("bench stream {i} {}", uuid::Uuid::now_v7());
+        async move {
+            let mut stream = bench
+                .server
+                .chat_stream(user, json!({"message": marker}))
+                .await;
+            let mut first = None;
+            while let Some(event) = stream.next_event().await {
+                if event.kind() == "chunk" && first.is_none() {
+                    first = Some(event.at);
+                }
+                assert_ne!(event.kind(), "error", "{:?}", event.data);
+            }
+            (marker, first.expect("a chunk"))
+        }
+    });
+    let results = futures::future::join_all(clients).await;
+    let elapsed = started.elapsed();
+    let requests = bench.fake.requests();
+    let mut histogram = Histogram::<u64>::new(3).expect("histogram");
+    for (marker, client_at) in results {
+        let request = requests[before..]
+            .iter()
+            .find(|request| last_user_message(&request.body) == marker)
+            .expect("the fake saw every stream");
+        let fake_at = request
+            .first_token_at
+            .lock()
+            .expect("lock")
+            .expect("the fake wrote a token");
+        let added = client_at.saturating_duration_since(fake_at);
+        histogram.record(added.as_micros() as u64).expect("record");
+    }
+    (histogram, elapsed)
+}
+
+fn last_user_message(body: &Value) -> String {
+    body["messages"]
+        .as_array()
+        .and_then(|messages| messages.iter().rev().find(|m| m["role"] == "user"))
+        .and_then(|message| message["content"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Chunks per second through the host with `streams` long replies at once.
+async fn throughput(bench: &Bench, streams: usize) -> (usize, Duration) {
+    let started = Instant::now();
+    let clients = (0..streams).map(|i| {
+        let user = &bench.users[i % bench.users.len()];
+        async move {
+            let events = bench.server.chat(user, json!({"message": "talk"})).await;
+            events
+                .iter()
+                .filter(|event| event.kind() == "chunk")
+                .count()
+        }
+    });
+    let chunks = futures::future::join_all(clients).await.into_iter().sum();
+    (chunks, started.elapsed())
+}
+
+/// The host's resident memory (KB) idle, and with `streams` streams open and waiting.
+async fn memory_with_open_streams(bench: &Bench, streams: usize) -> (u64, u64) {
+    let pid = bench.server.pid().expect("the server runs");
+    let idle = resident_kb(pid);
+    bench.fake.set_token_delay(Duration::ZERO);
+    bench
+        .fake
+        .always(Reply::Stall(tokens("Thinking about it ")));
+    let mut open = Vec::new();
+    for i in 0..streams {
+        let user = &bench.users[i % bench.users.len()];
+        let mut stream = bench
+            .server
+            .chat_stream(user, json!({"message": "wait"}))
+            .await;
+        assert_eq!(stream.next_event().await.expect("start").kind(), "start");
+        open.push(stream);
+    }
+    for stream in &mut open {
+        assert_eq!(stream.next_event().await.expect("a chunk").kind(), "chunk");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let held = resident_kb(pid);
+    drop(open);
+    (idle, held)
+}
+
+fn resident_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The time of whole turns (JSON mode) in a conversation with `stored` messages.
+async fn turn_time(bench: &Bench, stored: usize) -> Histogram<u64> {
+    let user = &bench.users[0];
+    let conversation = seed_conversation(bench, user, stored).await;
+    let url = format!("{}/api/{}/chat", bench.server.base, user.id);
+    let mut histogram = Histogram::<u64>::new(3).expect("histogram");
+    for i in 0..TURNS {
+        let started = Instant::now();
+        let response = bench
+            .server
+            .http
+            .post(&url)
+            .bearer_auth(&user.token)
+            .header("accept", "application/json")
+            .json(&json!({"conversation_id": conversation, "message": format!("turn {i}")}))
+            .send()
+            .await
+            .expect("chat");
+        assert!(response.status().is_success(), "{}", response.status());
+        response.bytes().await.expect("read");
+        histogram
+            .record(started.elapsed().as_micros() as u64)
+            .expect("record");
+    }
+    histogram
+}
+
+/// A conversation of `count` messages of about 100 tokens each, written by the host's own
+/// store.
+async fn seed_conversation(bench: &Bench, user: &ApiUser, count: usize) -> String {
+    let db = bench.db.connect().await;
+    let store = ConversationStore::new(db);
+    let user_id = todo_mcp::task::UserId::new(uuid::Uuid::try_parse(&user.id).expect("uuid"));
+    let conversation = store.create(user_id, "seeded").await.expect("create");
+    let sentence =
+        "a message of about a hundred tokens, like a real question or answer. ".repeat(6);
+    for i in 0..count {
+        let role = if i % 2 == 0 {
+            Role::User
+        } else {
+            Role::Assistant
+        };
+        store
+            .append(
+                conversation.id,
+                NewMessage {
+                    id: uuid::Uuid::now_v7(),
+                    role,
+                    content: format!("{i}: {sentence}"),
+                    tool_calls: Vec::new(),
+                    tool_call_id: None,
+                    tool_name: None,
+                    is_error: None,
+                    status: MessageStatus::Complete,
+                },
+            )
+            .await
+            .expect("append");
+    }
+    conversation.id.to_string()
+}
+
+#[expect(clippy::print_stdout, reason = "the report is the benchmark's output")]
+fn print_report(lines: &[String]) {
+    println!(
+        "\nchat through todo-agent (SQLite, fake model, token delay {TOKEN_DELAY:?} where timed)"
+    );
+    for line in lines {
+        println!("  {line}");
+    }
+}
