@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server, get, handler,
     http::{StatusCode, header},
-    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+    listener::{Acceptor, Listener, TcpListener},
     middleware::{RequestId, SetHeader, Tracing},
     web::Data,
 };
@@ -19,6 +19,7 @@ use sea_orm::DatabaseConnection;
 use todo_mcp::{
     auth::{JwtSecret, TokenKeys},
     db,
+    net::NoDelayAcceptor,
     store::TaskStore,
 };
 use todo_migrations::{HostMigrator, MigratorTrait as _, TaskMigrator};
@@ -55,25 +56,26 @@ pub struct AppState {
 
 /// A bound, migrated, not yet serving `todo-agent`.
 pub struct App {
-    acceptor: TcpAcceptor,
+    acceptor: NoDelayAcceptor,
     state: Arc<AppState>,
     embedded_tasks: Option<TaskStore>,
 }
 
 impl App {
     /// Binds `BIND`; the caller may announce the address before `connect`.
-    pub async fn bind(config: &Config) -> anyhow::Result<TcpAcceptor> {
-        TcpListener::bind(config.bind)
+    pub async fn bind(config: &Config) -> anyhow::Result<NoDelayAcceptor> {
+        let acceptor = TcpListener::bind(config.bind)
             .into_acceptor()
             .await
-            .with_context(|| format!("listen on BIND={}", config.bind))
+            .with_context(|| format!("listen on BIND={}", config.bind))?;
+        Ok(NoDelayAcceptor(acceptor))
     }
 
     /// Connects to the database, runs the migrations and assembles the state.
     pub async fn build(
         config: &Config,
         secret: &JwtSecret,
-        acceptor: TcpAcceptor,
+        acceptor: NoDelayAcceptor,
     ) -> anyhow::Result<Self> {
         let bound = Self::local_addr(&acceptor).unwrap_or(config.bind);
         let db = db::connect(&config.database_url).await?;
@@ -138,7 +140,7 @@ impl App {
         })
     }
 
-    pub fn local_addr(acceptor: &TcpAcceptor) -> Option<SocketAddr> {
+    pub fn local_addr(acceptor: &impl Acceptor) -> Option<SocketAddr> {
         acceptor
             .local_addr()
             .into_iter()

@@ -17,6 +17,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod in_process;
+pub mod net;
 pub mod server;
 pub mod store;
 pub mod task;

@@ -7,25 +7,25 @@ use std::{io, net::SocketAddr, time::Duration};
 
 use poem::{
     EndpointExt, Route, Server, get, handler,
-    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+    listener::{Acceptor, Listener, TcpListener},
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{auth::TokenKeys, http::mcp_endpoint, store::TaskStore};
+use crate::{auth::TokenKeys, http::mcp_endpoint, net::NoDelayAcceptor, store::TaskStore};
 
 /// How long open requests get to finish after a shutdown signal.
 const GRACE_PERIOD: Duration = Duration::from_secs(10);
 
 /// A bound, not yet running, `todo-mcp serve`.
 pub struct McpHttpServer {
-    acceptor: TcpAcceptor,
+    acceptor: NoDelayAcceptor,
     store: TaskStore,
     keys: TokenKeys,
 }
 
 impl McpHttpServer {
     pub async fn bind(addr: SocketAddr, store: TaskStore, keys: TokenKeys) -> io::Result<Self> {
-        let acceptor = TcpListener::bind(addr).into_acceptor().await?;
+        let acceptor = NoDelayAcceptor(TcpListener::bind(addr).into_acceptor().await?);
         Ok(Self {
             acceptor,
             store,

@@ -28,7 +28,7 @@ const ROLE_VAR: &str = "TODO_BENCH_ROLE";
 const USERS: usize = 50;
 const TOKEN_DELAY: Duration = Duration::from_millis(20);
 const REPLY: &str = "Sure, I added buy milk for tomorrow with high priority and tagged it home.";
-const TURNS: usize = 40;
+const TURNS: usize = 100;
 
 fn main() {
     if std::env::var(ROLE_VAR).as_deref() == Ok("agent-server") {
@@ -81,16 +81,32 @@ async fn run() {
     };
     let mut report = Vec::new();
 
+    // Memory first, so the idle figure is the host before any load.
+    let (idle, open) = memory_with_open_streams(&bench, 500).await;
+    report.push(format!(
+        "resident memory: {:.1} MB idle, {:.1} MB with 500 streams open ({:.1} KB per stream)",
+        idle as f64 / 1024.0,
+        open as f64 / 1024.0,
+        (open.saturating_sub(idle)) as f64 / 500.0,
+    ));
+
     bench.fake.set_token_delay(TOKEN_DELAY);
     bench.fake.always(Reply::text(REPLY));
-    for streams in [1, 50, 500] {
-        let (histogram, elapsed) = first_chunk_overhead(&bench, streams).await;
+    for (streams, rounds) in [(1, 20), (50, 4), (500, 1)] {
+        let mut histogram = Histogram::<u64>::new(3).expect("histogram");
+        let mut elapsed = Duration::ZERO;
+        for _ in 0..rounds {
+            let (round, took) = first_chunk_overhead(&bench, streams).await;
+            histogram.add(round).expect("merge");
+            elapsed += took;
+        }
         report.push(format!(
             "first chunk added by the host, {streams:>3} streams: p50 {:.2} ms, p99 {:.2} ms \
-             (all {streams} replies in {:.2} s)",
+             ({} streams, {:.2} s per round of {streams})",
             histogram.value_at_quantile(0.5) as f64 / 1000.0,
             histogram.value_at_quantile(0.99) as f64 / 1000.0,
-            elapsed.as_secs_f64(),
+            histogram.len(),
+            elapsed.as_secs_f64() / rounds as f64,
         ));
     }
 
@@ -106,18 +122,22 @@ async fn run() {
         ));
     }
 
-    let (idle, open) = memory_with_open_streams(&bench, 500).await;
-    report.push(format!(
-        "resident memory: {:.1} MB idle, {:.1} MB with 500 streams open ({:.1} KB per stream)",
-        idle as f64 / 1024.0,
-        open as f64 / 1024.0,
-        (open.saturating_sub(idle)) as f64 / 500.0,
-    ));
-
     bench.fake.set_token_delay(Duration::ZERO);
     bench.fake.always(Reply::text("Done."));
-    for stored in [50, 10_000] {
-        let histogram = turn_time(&bench, stored).await;
+    let short = seed_conversation(&bench, &bench.users[0], 50).await;
+    let long = seed_conversation(&bench, &bench.users[0], 10_000).await;
+    // Interleaved, so drift on the machine affects both alike.
+    let mut histograms = [
+        Histogram::<u64>::new(3).expect("histogram"),
+        Histogram::<u64>::new(3).expect("histogram"),
+    ];
+    for i in 0..TURNS {
+        for (conversation, histogram) in [&short, &long].into_iter().zip(histograms.iter_mut()) {
+            let took = turn_time(&bench, conversation, i).await;
+            histogram.record(took.as_micros() as u64).expect("record");
+        }
+    }
+    for (stored, histogram) in [50, 10_000].into_iter().zip(&histograms) {
         report.push(format!(
             "a whole turn with {stored:>5} stored messages: p50 {:.2} ms, p99 {:.2} ms",
             histogram.value_at_quantile(0.5) as f64 / 1000.0,
@@ -196,14 +216,15 @@ async fn throughput(bench: &Bench, streams: usize) -> (usize, Duration) {
     (chunks, started.elapsed())
 }
 
-/// The host's resident memory (KB) idle, and with `streams` streams open and waiting.
+/// The host's resident memory (KB) idle, and with `streams` streams open: each reply trickles
+/// a token every half second, so the streams stay open while memory is read, and a client that
+/// leaves afterwards is noticed at the next token.
 async fn memory_with_open_streams(bench: &Bench, streams: usize) -> (u64, u64) {
     let pid = bench.server.pid().expect("the server runs");
     let idle = resident_kb(pid);
-    bench.fake.set_token_delay(Duration::ZERO);
-    bench
-        .fake
-        .always(Reply::Stall(tokens("Thinking about it ")));
+    let cancelled_before = bench.fake.cancelled();
+    bench.fake.set_token_delay(Duration::from_millis(500));
+    bench.fake.always(Reply::Text(tokens(&"slow ".repeat(200))));
     let mut open = Vec::new();
     for i in 0..streams {
         let user = &bench.users[i % bench.users.len()];
@@ -217,9 +238,16 @@ async fn memory_with_open_streams(bench: &Bench, streams: usize) -> (u64, u64) {
     for stream in &mut open {
         assert_eq!(stream.next_event().await.expect("a chunk").kind(), "chunk");
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let held = resident_kb(pid);
     drop(open);
+    let all_closed = bench
+        .fake
+        .wait_cancelled(cancelled_before + streams, Duration::from_secs(20))
+        .await;
+    assert!(
+        all_closed,
+        "the host kept model requests of clients that left"
+    );
     (idle, held)
 }
 
@@ -236,31 +264,24 @@ fn resident_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// The time of whole turns (JSON mode) in a conversation with `stored` messages.
-async fn turn_time(bench: &Bench, stored: usize) -> Histogram<u64> {
+/// The time of one whole turn (JSON mode) in `conversation`.
+async fn turn_time(bench: &Bench, conversation: &str, turn: usize) -> Duration {
     let user = &bench.users[0];
-    let conversation = seed_conversation(bench, user, stored).await;
     let url = format!("{}/api/{}/chat", bench.server.base, user.id);
-    let mut histogram = Histogram::<u64>::new(3).expect("histogram");
-    for i in 0..TURNS {
-        let started = Instant::now();
-        let response = bench
-            .server
-            .http
-            .post(&url)
-            .bearer_auth(&user.token)
-            .header("accept", "application/json")
-            .json(&json!({"conversation_id": conversation, "message": format!("turn {i}")}))
-            .send()
-            .await
-            .expect("chat");
-        assert!(response.status().is_success(), "{}", response.status());
-        response.bytes().await.expect("read");
-        histogram
-            .record(started.elapsed().as_micros() as u64)
-            .expect("record");
-    }
-    histogram
+    let started = Instant::now();
+    let response = bench
+        .server
+        .http
+        .post(&url)
+        .bearer_auth(&user.token)
+        .header("accept", "application/json")
+        .json(&json!({"conversation_id": conversation, "message": format!("turn {turn}")}))
+        .send()
+        .await
+        .expect("chat");
+    assert!(response.status().is_success(), "{}", response.status());
+    response.bytes().await.expect("read");
+    started.elapsed()
 }
 
 /// A conversation of `count` messages of about 100 tokens each, written by the host's own

@@ -127,10 +127,12 @@ impl Drop for FakeOpenAi {
 impl FakeOpenAi {
     pub async fn start() -> Self {
         let state = Arc::new(FakeState::default());
-        let acceptor = TcpListener::bind("127.0.0.1:0")
-            .into_acceptor()
-            .await
-            .expect("bind the fake model server");
+        let acceptor = todo_mcp::net::NoDelayAcceptor(
+            TcpListener::bind("127.0.0.1:0")
+                .into_acceptor()
+                .await
+                .expect("bind the fake model server"),
+        );
         let address = acceptor
             .local_addr()
             .into_iter()

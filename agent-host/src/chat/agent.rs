@@ -19,7 +19,7 @@ use super::{
     events::{
         ChatEvent, ChunkEvent, DoneEvent, ErrorEvent, StartEvent, ToolCallEvent, ToolResultEvent,
     },
-    history::{HISTORY_ROWS, HISTORY_TOKEN_BUDGET, to_history},
+    history::{self, HISTORY_TOKEN_BUDGET, to_history},
     model::{
         ChatMessage, ModelDelta, ModelError, ModelRequest, ToolCall, ToolCallAssembler, ToolSpec,
     },
@@ -163,9 +163,7 @@ impl Turn {
                 parameters: Value::Object((*tool.input_schema).clone()),
             })
             .collect();
-        let stored = service
-            .conversations
-            .recent(self.conversation_id, HISTORY_ROWS)
+        let stored = history::load(&service.conversations, self.conversation_id)
             .await
             .map_err(internal)?;
         let mut history = vec![ChatMessage::System(system_prompt(

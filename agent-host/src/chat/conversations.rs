@@ -271,15 +271,6 @@ impl ConversationStore {
         Ok(())
     }
 
-    /// The newest `limit` messages, in conversation order.
-    pub async fn recent(
-        &self,
-        conversation_id: Uuid,
-        limit: u64,
-    ) -> Result<Vec<StoredMessage>, DbErr> {
-        Ok(self.page(conversation_id, None, limit).await?.messages)
-    }
-
     /// The `limit` messages before `before` (a `seq`; the newest when absent), in conversation
     /// order.
     pub async fn page(

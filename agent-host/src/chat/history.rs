@@ -6,15 +6,58 @@
 
 use std::collections::HashSet;
 
+use sea_orm::DbErr;
+use uuid::Uuid;
+
 use super::{
-    conversations::{Role, StoredMessage},
+    conversations::{ConversationStore, Role, StoredMessage},
     model::ChatMessage,
 };
 
-/// How many stored messages a turn reads at most: the budget cuts before this in practice.
-pub const HISTORY_ROWS: u64 = 200;
+/// Stored messages are read newest first in pages of this many, until the budget is filled.
+pub const HISTORY_PAGE_ROWS: u64 = 50;
+/// The most stored messages a turn reads, however short they are.
+pub const HISTORY_MAX_ROWS: usize = 250;
 /// The estimated tokens of history sent with each request.
 pub const HISTORY_TOKEN_BUDGET: usize = 6_000;
+
+/// The newest stored messages, in conversation order: enough to fill the budget, never more
+/// than [`HISTORY_MAX_ROWS`]. Each page is one indexed query, so a conversation's length does
+/// not change the cost.
+pub async fn load(
+    store: &ConversationStore,
+    conversation_id: Uuid,
+) -> Result<Vec<StoredMessage>, DbErr> {
+    let mut rows: Vec<StoredMessage> = Vec::new();
+    let mut tokens = 0;
+    let mut before = None;
+    loop {
+        let page = store
+            .page(conversation_id, before, HISTORY_PAGE_ROWS)
+            .await?;
+        tokens += page.messages.iter().map(stored_cost).sum::<usize>();
+        let mut older = page.messages;
+        older.append(&mut rows);
+        rows = older;
+        match page.next_before {
+            Some(next) if tokens < HISTORY_TOKEN_BUDGET && rows.len() < HISTORY_MAX_ROWS => {
+                before = Some(next);
+            }
+            _ => return Ok(rows),
+        }
+    }
+}
+
+/// The estimated tokens of a stored message, as [`estimate`] counts them.
+fn stored_cost(message: &StoredMessage) -> usize {
+    let calls: usize = message
+        .tool_calls
+        .iter()
+        .map(|call| call.name.len() + call.arguments.len() + call.id.len())
+        .sum();
+    let call_id = message.tool_call_id.as_deref().map_or(0, str::len);
+    (message.content.len() + calls + call_id) / 4 + 4
+}
 
 /// Turns the newest stored messages (in conversation order) into the model's history.
 pub fn to_history(stored: &[StoredMessage], budget: usize) -> Vec<ChatMessage> {
