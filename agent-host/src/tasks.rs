@@ -228,13 +228,7 @@ impl TaskSession {
             let (kind, message) = tool_error_parts(&result);
             return Ok(ToolOutcome::failed(kind.code(), message));
         }
-        let text = result
-            .content
-            .iter()
-            .filter_map(|block| block.as_text())
-            .map(|text| text.text.as_str())
-            .collect::<Vec<_>>()
-            .join("\n");
+        let text = text_of(&result, "\n");
         let value = match result.structured_content {
             Some(value) => value,
             None => serde_json::Value::String(text.clone()),
@@ -319,12 +313,16 @@ fn tool_error_parts(result: &CallToolResult) -> (ToolErrorKind, String) {
         .and_then(ToolErrorKind::from_code)
         // An error without our code came from rmcp itself: bad argument types.
         .unwrap_or(ToolErrorKind::InvalidArgument);
-    let message = result
+    (kind, text_of(result, " "))
+}
+
+/// The text blocks of a result, joined by `separator`.
+fn text_of(result: &CallToolResult, separator: &str) -> String {
+    result
         .content
         .iter()
         .filter_map(|block| block.as_text())
         .map(|text| text.text.as_str())
         .collect::<Vec<_>>()
-        .join(" ");
-    (kind, message)
+        .join(separator)
 }

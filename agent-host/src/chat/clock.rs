@@ -110,6 +110,17 @@ impl UserClock {
     }
 }
 
+/// Wednesday 25 November 2026, 10:00 UTC, in `zone`: the clock of the unit tests.
+#[cfg(test)]
+pub fn test_clock(zone: &str) -> UserClock {
+    UserClock::new(
+        Zone::parse(zone).unwrap_or(Zone::Fixed(Utc.fix())),
+        Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0)
+            .single()
+            .unwrap_or_default(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -119,6 +119,18 @@ async fn stored_messages(ctx: &Ctx, user: &ApiUser, conversation: &str) -> Vec<V
         .unwrap_or_default()
 }
 
+/// `GET /api/{user}/conversations` as the user.
+async fn conversations_of(ctx: &Ctx, user: &ApiUser) -> todo_tests::agent::ApiResponse {
+    ctx.server
+        .request(
+            Method::GET,
+            &format!("/api/{}/conversations", user.id),
+            Some(&user.token),
+            None,
+        )
+        .await
+}
+
 async fn list_tasks(ctx: &Ctx, user: &ApiUser) -> Vec<Value> {
     let response = ctx
         .server
@@ -560,15 +572,7 @@ async fn another_users_conversation_is_not_found(ctx: Ctx) {
         )
         .await;
     assert_eq!(response.status, StatusCode::FORBIDDEN);
-    let bobs = ctx
-        .server
-        .request(
-            Method::GET,
-            &format!("/api/{}/conversations", bob.id),
-            Some(&bob.token),
-            None,
-        )
-        .await;
+    let bobs = conversations_of(&ctx, &bob).await;
     assert_eq!(bobs.body["conversations"], json!([]));
     // Nothing of Ada's changed, and the model never heard Bob.
     assert_eq!(stored_messages(&ctx, &ada, conversation).await.len(), 2);
@@ -646,15 +650,7 @@ async fn ten_concurrent_streams_for_one_user_are_independent(ctx: Ctx) {
         );
     }
     assert_eq!(conversations.len(), 10);
-    let listed = ctx
-        .server
-        .request(
-            Method::GET,
-            &format!("/api/{}/conversations", user.id),
-            Some(&user.token),
-            None,
-        )
-        .await;
+    let listed = conversations_of(&ctx, &user).await;
     assert_eq!(listed.body["conversations"].as_array().unwrap().len(), 10);
 }
 
@@ -770,15 +766,7 @@ async fn conversations_are_listed_paged_and_deleted(ctx: Ctx) {
         .request(Method::GET, &messages, Some(&user.token), None)
         .await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
-    let listed = ctx
-        .server
-        .request(
-            Method::GET,
-            &format!("/api/{}/conversations", user.id),
-            Some(&user.token),
-            None,
-        )
-        .await;
+    let listed = conversations_of(&ctx, &user).await;
     assert_eq!(listed.body["conversations"].as_array().unwrap().len(), 2);
 }
 
@@ -821,15 +809,7 @@ async fn bad_chat_requests_are_refused_and_change_nothing(ctx: Ctx) {
         .await;
     assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
     // Nothing was stored and the model was never called.
-    let listed = ctx
-        .server
-        .request(
-            Method::GET,
-            &format!("/api/{}/conversations", user.id),
-            Some(&user.token),
-            None,
-        )
-        .await;
+    let listed = conversations_of(&ctx, &user).await;
     assert_eq!(listed.body["conversations"], json!([]));
     assert!(ctx.fake.requests().is_empty());
 }

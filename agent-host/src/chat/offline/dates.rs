@@ -146,17 +146,12 @@ fn coming(today: NaiveDate, weekday: Weekday) -> NaiveDate {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{TimeZone as _, Utc};
-
     use super::*;
-    use crate::chat::clock::Zone;
+    use crate::chat::clock::test_clock;
 
     /// Wednesday 25 November 2026, 10:00 UTC.
     fn clock(zone: &str) -> UserClock {
-        UserClock::new(
-            Zone::parse(zone).unwrap(),
-            Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap(),
-        )
+        test_clock(zone)
     }
 
     fn due(text: &str, zone: &str) -> Option<String> {

@@ -270,16 +270,11 @@ fn describe(task: &Value, clock: &UserClock) -> String {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{TimeZone as _, Utc};
-
     use super::*;
-    use crate::chat::clock::Zone;
+    use crate::chat::clock::test_clock;
 
     fn clock() -> UserClock {
-        UserClock::new(
-            Zone::parse("UTC").unwrap(),
-            Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap(),
-        )
+        test_clock("UTC")
     }
 
     fn tool(content: Value) -> ChatMessage {
