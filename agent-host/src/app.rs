@@ -42,6 +42,8 @@ use crate::{
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How long open requests get to finish after a shutdown signal.
 const GRACE_PERIOD: Duration = Duration::from_secs(10);
+/// How long of that a chat reply may keep streaming before it is stopped.
+const TURN_GRACE: Duration = Duration::from_secs(7);
 
 /// What the request handlers share.
 pub struct AppState {
@@ -119,11 +121,11 @@ impl App {
                 "the assistant is the built-in offline agent; set OPENAI_API_KEY to use a model"
             ),
         }
-        let chat = Arc::new(ChatService {
-            conversations: ConversationStore::new(db.clone()),
+        let chat = Arc::new(ChatService::new(
+            ConversationStore::new(db.clone()),
             provider,
-            tasks: tasks.clone(),
-        });
+            tasks.clone(),
+        ));
         let state = Arc::new(AppState {
             accounts: AccountStore::new(db.clone()),
             chat,
@@ -148,11 +150,29 @@ impl App {
     }
 
     /// Serves until `shutdown` is cancelled, then lets open requests finish.
+    ///
+    /// Chat turns get most of the grace period to finish their replies; then they are told to
+    /// stop (their clients get a retryable `error` event, what they had is stored) so that the
+    /// server can end within the grace period.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> io::Result<()> {
+        let chat = self.state.chat.clone();
+        let stop_turns = {
+            let shutdown = shutdown.clone();
+            let chat = chat.clone();
+            tokio::spawn(async move {
+                shutdown.cancelled().await;
+                tokio::time::sleep(TURN_GRACE).await;
+                chat.stop_turns(GRACE_PERIOD - TURN_GRACE).await;
+            })
+        };
         let routes = routes(self.state, self.embedded_tasks, shutdown.child_token());
-        Server::new_with_acceptor(self.acceptor)
+        let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(routes, shutdown.cancelled_owned(), Some(GRACE_PERIOD))
-            .await
+            .await;
+        stop_turns.abort();
+        // Turns still running store what they have before the process exits.
+        chat.stop_turns(Duration::from_secs(2)).await;
+        served
     }
 }
 

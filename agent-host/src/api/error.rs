@@ -196,6 +196,7 @@ impl From<ChatError> for ApiError {
         match err {
             ChatError::Invalid(message) => ApiError::Invalid(message),
             ChatError::NotFound => ApiError::NotFound("no such conversation".to_owned()),
+            ChatError::Stopping => ApiError::Unavailable(Box::new(err)),
             ChatError::Store(_) => ApiError::Unavailable(Box::new(err)),
         }
     }

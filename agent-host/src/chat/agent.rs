@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{
@@ -36,6 +37,8 @@ pub struct Turn {
     pub user: UserId,
     pub conversation_id: Uuid,
     pub clock: UserClock,
+    /// Cancelled when the host shuts down.
+    pub stopping: CancellationToken,
 }
 
 /// How a turn ended, for the reply's stored status.
@@ -87,6 +90,7 @@ impl Turn {
         let prepared = tokio::select! {
             biased;
             () = events.closed() => return End::Cancelled,
+            () = self.stopping.cancelled() => return fail(events, shutting_down()).await,
             prepared = self.prepare() => prepared,
         };
         let (session, tools, mut history) = match prepared {
@@ -190,6 +194,7 @@ impl Turn {
         let mut stream = tokio::select! {
             biased;
             () = events.closed() => return Err(End::Cancelled),
+            () = self.stopping.cancelled() => return Err(fail(events, shutting_down()).await),
             started = self.service.provider.start(request) => match started {
                 Ok(stream) => stream,
                 Err(error) => return Err(fail(events, model_error(error)).await),
@@ -201,6 +206,7 @@ impl Turn {
             let delta = tokio::select! {
                 biased;
                 () = events.closed() => return Err(End::Cancelled),
+                () = self.stopping.cancelled() => return Err(fail(events, shutting_down()).await),
                 delta = futures::StreamExt::next(&mut stream) => delta,
             };
             match delta {
@@ -387,6 +393,14 @@ fn model_error(error: ModelError) -> ErrorEvent {
         .to_owned(),
         message: error.message,
         retryable: error.retryable,
+    }
+}
+
+fn shutting_down() -> ErrorEvent {
+    ErrorEvent {
+        code: "shutting_down".to_owned(),
+        message: "The server is restarting; send your message again.".to_owned(),
+        retryable: true,
     }
 }
 

@@ -65,7 +65,8 @@ pub struct DoneEvent {
 /// Last on failure; what was streamed before it is kept.
 #[derive(Debug, Clone, Object)]
 pub struct ErrorEvent {
-    /// `upstream_unavailable`, `upstream_error`, `step_limit`, `tools_unavailable` or `internal`.
+    /// `upstream_unavailable`, `upstream_error`, `step_limit`, `tools_unavailable`,
+    /// `shutting_down` or `internal`.
     pub code: String,
     pub message: String,
     /// Whether sending the same message again may work.

@@ -22,10 +22,11 @@ pub mod offline;
 pub mod openai;
 pub mod retry;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use todo_mcp::task::UserId;
 use tokio::sync::mpsc;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use uuid::Uuid;
 
 use self::{
@@ -47,6 +48,10 @@ pub struct ChatService {
     pub conversations: ConversationStore,
     pub provider: Provider,
     pub tasks: TaskGateway,
+    /// Running turns, so that shutdown can stop them and wait for their last writes.
+    turns: TaskTracker,
+    /// Cancelled when the host stops: running turns end with a retryable `error` event.
+    stopping: CancellationToken,
 }
 
 /// A request for a turn.
@@ -64,6 +69,8 @@ pub enum ChatError {
     Invalid(String),
     #[error("no such conversation")]
     NotFound,
+    #[error("the server is shutting down")]
+    Stopping,
     #[error("conversation store failed")]
     Store(#[from] sea_orm::DbErr),
 }
@@ -75,6 +82,32 @@ pub struct StartedTurn {
 }
 
 impl ChatService {
+    pub fn new(conversations: ConversationStore, provider: Provider, tasks: TaskGateway) -> Self {
+        Self {
+            conversations,
+            provider,
+            tasks,
+            turns: TaskTracker::new(),
+            stopping: CancellationToken::new(),
+        }
+    }
+
+    /// Ends the running turns (each stores what it has and tells its client to send the
+    /// message again, to another process) and waits up to `patience` for them.
+    pub async fn stop_turns(&self, patience: Duration) {
+        self.stopping.cancel();
+        self.turns.close();
+        if tokio::time::timeout(patience, self.turns.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                running = self.turns.len(),
+                "chat turns still running at shutdown"
+            );
+        }
+    }
+
     /// Checks the request, stores the user's message (before any model is called) and starts
     /// the turn in its own task.
     pub async fn start_turn(
@@ -82,6 +115,9 @@ impl ChatService {
         request: TurnRequest,
     ) -> Result<StartedTurn, ChatError> {
         let message = request.message.trim();
+        if self.stopping.is_cancelled() {
+            return Err(ChatError::Stopping);
+        }
         if message.is_empty() {
             return Err(ChatError::Invalid("message must not be empty".to_owned()));
         }
@@ -120,8 +156,9 @@ impl ChatService {
             user: request.user,
             conversation_id: conversation.id,
             clock: request.clock,
+            stopping: self.stopping.clone(),
         };
-        tokio::spawn(turn.run(sender));
+        self.turns.spawn(turn.run(sender));
         Ok(StartedTurn {
             conversation_id: conversation.id,
             events,

@@ -99,14 +99,6 @@ impl Provider {
             Provider::Offline(model) => Ok(model.reply(request)),
         }
     }
-
-    /// The provider's name for logs: `openai` or `offline`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Provider::OpenAi(_) => "openai",
-            Provider::Offline(_) => "offline",
-        }
-    }
 }
 
 /// Assembles tool calls from their fragments: the id and name come once, the arguments in

@@ -975,3 +975,62 @@ async fn a_quiet_stream_sends_heartbeats_and_a_stall_is_dropped_with_the_client(
         "the stalled upstream request was dropped with the client"
     );
 }
+
+/// SIGTERM during a reply: the reply streams on for most of the grace period, then ends with a
+/// retryable `shutting_down` error, and what had streamed is stored before the process exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_cut_by_shutdown_is_stored_and_ends_with_a_retryable_error() {
+    let Some(ctx) = Ctx::start(Backend::Sqlite, "chat::shutdown").await else {
+        return;
+    };
+    let user = ctx.server.sign_up().await;
+    ctx.fake.set_token_delay(Duration::from_millis(100));
+    ctx.fake.push(Reply::Text(tokens(&"slowly ".repeat(500))));
+    let mut stream = ctx
+        .server
+        .chat_stream(&user, message("take your time"))
+        .await;
+    let start = stream.next_event().await.expect("start");
+    assert_eq!(stream.next_event().await.expect("a chunk").kind(), "chunk");
+
+    let pid = ctx.server.pid().expect("the host runs").to_string();
+    let signalled = Instant::now();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill");
+    assert!(kill.success());
+    let rest = stream.collect_all(Duration::from_secs(15)).await;
+    let end = last(&rest);
+    assert_eq!(end.kind(), "error", "{end:?}");
+    assert_eq!(end.data["code"], "shutting_down");
+    assert_eq!(end.data["retryable"], true);
+    let after = signalled.elapsed();
+    assert!(
+        after > Duration::from_secs(5) && after < Duration::from_secs(10),
+        "the reply ended {after:?} after SIGTERM"
+    );
+
+    // The process exits; the partial reply is in the database.
+    let conversation =
+        uuid::Uuid::try_parse(start.data["conversation_id"].as_str().unwrap()).unwrap();
+    let store = todo_agent::chat::conversations::ConversationStore::new(ctx._db.connect().await);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let reply = loop {
+        let page = store.page(conversation, None, 10).await.unwrap();
+        if let Some(reply) = page.messages.get(1) {
+            break reply.clone();
+        }
+        assert!(Instant::now() < deadline, "the cut reply was not stored");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        reply.status,
+        todo_agent::chat::conversations::MessageStatus::Failed
+    );
+    assert!(
+        reply.content.starts_with("slowly slowly"),
+        "{:?}",
+        reply.content
+    );
+}
