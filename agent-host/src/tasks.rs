@@ -1,6 +1,6 @@
 //! The host's way to the task tools: always MCP, never the tasks table.
 //!
-//! By default the MCP server runs embedded, joined to each caller by an in-memory pipe
+//! By default the MCP server runs embedded, joined to each caller by in-memory channels
 //! ([`todo_mcp::in_process`]). With `MCP_TASKS_URL` the host talks streamable HTTP to a
 //! standalone `todo-mcp serve`, minting a short-lived `todo-mcp` token for the user of each
 //! session.

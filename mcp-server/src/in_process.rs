@@ -1,10 +1,13 @@
 //! The task tools for one user inside the caller's process: an MCP client and server joined by
-//! an in-memory pipe. No socket, no token; the protocol is the same as over stdio or HTTP, so
-//! a host that embeds the server exercises exactly the code external clients do.
+//! two in-memory channels of JSON-RPC messages. No socket, no token and no JSON text: the
+//! messages are the protocol's own types handed over as values, so a host that embeds the
+//! server runs the same handshake, requests and tool code as external clients do, without
+//! encoding and parsing every result twice.
 
+use futures::channel::mpsc;
 use rmcp::{
-    RoleClient, ServiceExt,
-    service::{ClientInitializeError, RunningService},
+    RoleClient, RoleServer, ServiceExt,
+    service::{ClientInitializeError, RunningService, TxJsonRpcMessage},
 };
 
 use crate::{store::TaskStore, task::UserId, tools::TaskServer};
@@ -12,16 +15,20 @@ use crate::{store::TaskStore, task::UserId, tools::TaskServer};
 /// A connected MCP client; dropping it (or `cancel()`) ends its server too.
 pub type TaskClient = RunningService<RoleClient, ()>;
 
-/// Room for a few large tool results in flight before the writer waits.
-const PIPE_CAPACITY: usize = 256 * 1024;
+/// Messages in flight each way before the sender waits.
+const CHANNEL_CAPACITY: usize = 32;
 
-/// Starts a task server for `user` on a pipe and connects a client to it.
+/// Starts a task server for `user` on a pair of channels and connects a client to it.
 pub async fn connect(store: TaskStore, user: UserId) -> Result<TaskClient, ClientInitializeError> {
-    let (server_io, client_io) = tokio::io::duplex(PIPE_CAPACITY);
-    // The server task ends when the client side of the pipe closes, so it cannot outlive the
-    // returned client.
+    let (to_server, server_inbox) = mpsc::channel::<TxJsonRpcMessage<RoleClient>>(CHANNEL_CAPACITY);
+    let (to_client, client_inbox) = mpsc::channel::<TxJsonRpcMessage<RoleServer>>(CHANNEL_CAPACITY);
+    // The server task ends when the client's channel closes, so it cannot outlive the returned
+    // client.
     tokio::spawn(async move {
-        match TaskServer::for_user(store, user).serve(server_io).await {
+        match TaskServer::for_user(store, user)
+            .serve((to_client, server_inbox))
+            .await
+        {
             Ok(running) => {
                 if let Err(err) = running.waiting().await {
                     tracing::warn!(error = %err, "in-process task server ended abnormally");
@@ -30,5 +37,5 @@ pub async fn connect(store: TaskStore, user: UserId) -> Result<TaskClient, Clien
             Err(err) => tracing::warn!(error = %err, "in-process task server failed to start"),
         }
     });
-    ().serve(client_io).await
+    ().serve((to_server, client_inbox)).await
 }
