@@ -462,4 +462,24 @@ mod tests {
         );
         assert_eq!(parse("hello there", &clock()), Command::Help);
     }
+
+    proptest::proptest! {
+        /// Whatever a person types, the parser answers without panicking, and a new task's
+        /// title is never empty.
+        #[test]
+        fn any_message_parses(message in "\\PC{0,120}") {
+            if let Command::Add(arguments) = parse(&message, &clock()) {
+                let title = arguments["title"].as_str().unwrap_or_default();
+                proptest::prop_assert!(!title.trim().is_empty());
+            }
+        }
+
+        #[test]
+        fn commands_with_odd_text_parse(
+            verb in proptest::sample::select(vec!["add ", "complete ", "rename ", "delete ", "mark ", "show ", "what "]),
+            rest in "[ a-zA-Zé#,.:0-9“”'\"-]{0,60}",
+        ) {
+            let _ = parse(&format!("{verb}{rest}"), &clock());
+        }
+    }
 }
