@@ -20,19 +20,12 @@ use todo_tests::{
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const ROLE_VAR: &str = "TODO_BENCH_ROLE";
 const REQUESTS: usize = 4_000;
 const SEEDED_TASKS: usize = 100;
 const MAX_CLIENTS: usize = 64;
 
 fn main() {
-    if std::env::var(ROLE_VAR).as_deref() == Ok("agent-server") {
-        use clap::Parser as _;
-        let runtime = tokio::runtime::Runtime::new().expect("build the runtime");
-        let cli = todo_agent::cli::Cli::parse_from(["todo-agent", "serve"]);
-        if let Err(err) = runtime.block_on(todo_agent::cli::run(cli)) {
-            panic!("agent server failed: {err:#}");
-        }
+    if todo_tests::agent::serve_if_bench_role() {
         return;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -54,14 +47,7 @@ async fn run() {
     let db = TestDb::create(Backend::Sqlite, "bench api")
         .await
         .expect("SQLite is always available");
-    let command = tokio::process::Command::new(
-        std::env::current_exe().expect("the bench executable has a path"),
-    );
-    let env = [
-        (ROLE_VAR, "agent-server"),
-        ("RUST_LOG", "warn,todo_agent::cli=info"),
-    ];
-    let server = AgentServer::start_command(command, &db, &env).await;
+    let server = AgentServer::start_bench(&db, &[]).await;
     // Each client is a person of their own, as on a real server.
     let mut users = Vec::new();
     for _ in 0..MAX_CLIENTS {

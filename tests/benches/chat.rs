@@ -24,20 +24,13 @@ use todo_tests::{
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const ROLE_VAR: &str = "TODO_BENCH_ROLE";
 const USERS: usize = 50;
 const TOKEN_DELAY: Duration = Duration::from_millis(20);
 const REPLY: &str = "Sure, I added buy milk for tomorrow with high priority and tagged it home.";
 const TURNS: usize = 100;
 
 fn main() {
-    if std::env::var(ROLE_VAR).as_deref() == Ok("agent-server") {
-        use clap::Parser as _;
-        let runtime = tokio::runtime::Runtime::new().expect("build the runtime");
-        let cli = todo_agent::cli::Cli::parse_from(["todo-agent", "serve"]);
-        if let Err(err) = runtime.block_on(todo_agent::cli::run(cli)) {
-            panic!("agent server failed: {err:#}");
-        }
+    if todo_tests::agent::serve_if_bench_role() {
         return;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -59,16 +52,11 @@ async fn run() {
         .await
         .expect("SQLite is always available");
     let fake = FakeOpenAi::start().await;
-    let command = tokio::process::Command::new(
-        std::env::current_exe().expect("the bench executable has a path"),
-    );
     let env = [
-        (ROLE_VAR, "agent-server"),
-        ("RUST_LOG", "warn,todo_agent::cli=info"),
         ("OPENAI_API_KEY", "sk-bench"),
         ("OPENAI_BASE_URL", fake.base_url.as_str()),
     ];
-    let server = AgentServer::start_command(command, &db, &env).await;
+    let server = AgentServer::start_bench(&db, &env).await;
     let mut users = Vec::new();
     for _ in 0..USERS {
         users.push(server.sign_up().await);

@@ -8,6 +8,26 @@ use tokio::process::{Child, Command};
 
 use crate::{TEST_JWT_SECRET, db::TestDb, mcp::workspace_binary, process::logged_url};
 
+/// Tells a benchmark executable which server it is to be.
+pub const BENCH_ROLE_VAR: &str = "TODO_BENCH_ROLE";
+const BENCH_AGENT_ROLE: &str = "agent-server";
+
+/// In a benchmark's `main`: when [`AgentServer::start_bench`] started this process, runs
+/// `todo-agent serve` exactly as the binary's `main` does and returns true.
+pub fn serve_if_bench_role() -> bool {
+    use clap::Parser as _;
+
+    if std::env::var(BENCH_ROLE_VAR).as_deref() != Ok(BENCH_AGENT_ROLE) {
+        return false;
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("build the runtime");
+    let cli = todo_agent::cli::Cli::parse_from(["todo-agent", "serve"]);
+    if let Err(err) = runtime.block_on(todo_agent::cli::run(cli)) {
+        panic!("agent server failed: {err:#}");
+    }
+    true
+}
+
 /// A running `todo-agent`, killed when dropped.
 pub struct AgentServer {
     /// `http://127.0.0.1:<port>` without a trailing slash.
@@ -53,6 +73,20 @@ impl AgentServer {
         let mut command = Command::new(workspace_binary("todo-agent"));
         command.arg("serve");
         Self::start_command(command, db, extra_env).await
+    }
+
+    /// Starts the running executable again as `todo-agent serve` (its `main` must call
+    /// [`serve_if_bench_role`] first), so a benchmark measures the server at its own
+    /// optimisation level, in a process of its own.
+    pub async fn start_bench(db: &TestDb, extra_env: &[(&str, &str)]) -> Self {
+        let command =
+            Command::new(std::env::current_exe().expect("the bench executable has a path"));
+        let mut env = vec![
+            (BENCH_ROLE_VAR, BENCH_AGENT_ROLE),
+            ("RUST_LOG", "warn,todo_agent::cli=info"),
+        ];
+        env.extend_from_slice(extra_env);
+        Self::start_command(command, db, &env).await
     }
 
     /// Starts `command`, which must run `todo-agent serve` (benchmarks run it from their own
@@ -109,6 +143,12 @@ impl AgentServer {
             request = request.json(&body);
         }
         read(request.send().await.expect("reach todo-agent")).await
+    }
+
+    /// `GET path` with `user`'s token.
+    pub async fn get(&self, user: &ApiUser, path: &str) -> ApiResponse {
+        self.request(Method::GET, path, Some(&user.token), None)
+            .await
     }
 
     /// Signs up a new user with a unique email.

@@ -293,7 +293,7 @@ impl ChatApi {
         if conversations
             .find(user, *conversation_id)
             .await
-            .map_err(|err| ApiError::Unavailable(Box::new(err)))?
+            .map_err(ApiError::from)?
             .is_none()
         {
             return Err(ApiError::NotFound("no such conversation".to_owned()).into());
@@ -301,7 +301,7 @@ impl ChatApi {
         let page = conversations
             .page(*conversation_id, before.0, limit)
             .await
-            .map_err(|err| ApiError::Unavailable(Box::new(err)))?;
+            .map_err(ApiError::from)?;
         Ok(Json(MessagePage {
             messages: page.messages.into_iter().map(message_body).collect(),
             next_before: page.next_before,
@@ -323,7 +323,7 @@ impl ChatApi {
             .conversations
             .delete(user, *conversation_id)
             .await
-            .map_err(|err| ApiError::Unavailable(Box::new(err)))?;
+            .map_err(ApiError::from)?;
         if deleted {
             Ok(DeletedConversation::Deleted)
         } else {

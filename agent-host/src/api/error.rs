@@ -191,6 +191,13 @@ impl From<AccountError> for ApiError {
     }
 }
 
+/// A host table could not be read or written: the database is the unavailable dependency.
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        ApiError::Unavailable(Box::new(err))
+    }
+}
+
 impl From<ChatError> for ApiError {
     fn from(err: ChatError) -> Self {
         match err {

@@ -105,11 +105,9 @@ fn last(events: &[SseEvent]) -> &SseEvent {
 async fn stored_messages(ctx: &Ctx, user: &ApiUser, conversation: &str) -> Vec<Value> {
     let response = ctx
         .server
-        .request(
-            Method::GET,
+        .get(
+            user,
             &format!("/api/{}/conversations/{conversation}/messages", user.id),
-            Some(&user.token),
-            None,
         )
         .await;
     assert_eq!(response.status, StatusCode::OK, "{:?}", response.body);
@@ -122,24 +120,14 @@ async fn stored_messages(ctx: &Ctx, user: &ApiUser, conversation: &str) -> Vec<V
 /// `GET /api/{user}/conversations` as the user.
 async fn conversations_of(ctx: &Ctx, user: &ApiUser) -> todo_tests::agent::ApiResponse {
     ctx.server
-        .request(
-            Method::GET,
-            &format!("/api/{}/conversations", user.id),
-            Some(&user.token),
-            None,
-        )
+        .get(user, &format!("/api/{}/conversations", user.id))
         .await
 }
 
 async fn list_tasks(ctx: &Ctx, user: &ApiUser) -> Vec<Value> {
     let response = ctx
         .server
-        .request(
-            Method::GET,
-            &format!("/api/{}/tasks", user.id),
-            Some(&user.token),
-            None,
-        )
+        .get(user, &format!("/api/{}/tasks", user.id))
         .await;
     assert_eq!(response.status, StatusCode::OK, "{:?}", response.body);
     response.body["tasks"]
@@ -564,12 +552,7 @@ async fn another_users_conversation_is_not_found(ctx: Ctx) {
     // Bob's token on Ada's path is refused outright.
     let response = ctx
         .server
-        .request(
-            Method::GET,
-            &format!("/api/{}/conversations", ada.id),
-            Some(&bob.token),
-            None,
-        )
+        .get(&bob, &format!("/api/{}/conversations", ada.id))
         .await;
     assert_eq!(response.status, StatusCode::FORBIDDEN);
     let bobs = conversations_of(&ctx, &bob).await;
@@ -677,10 +660,7 @@ async fn conversations_are_listed_paged_and_deleted(ctx: Ctx) {
             .await;
     }
     let path = format!("/api/{}/conversations?limit=2", user.id);
-    let page = ctx
-        .server
-        .request(Method::GET, &path, Some(&user.token), None)
-        .await;
+    let page = ctx.server.get(&user, &path).await;
     let titles: Vec<&str> = page.body["conversations"]
         .as_array()
         .unwrap()
@@ -691,22 +671,14 @@ async fn conversations_are_listed_paged_and_deleted(ctx: Ctx) {
     let cursor = page.body["next_cursor"].as_str().unwrap();
     let next = ctx
         .server
-        .request(
-            Method::GET,
-            &format!("{path}&cursor={cursor}"),
-            Some(&user.token),
-            None,
-        )
+        .get(&user, &format!("{path}&cursor={cursor}"))
         .await;
     assert_eq!(next.body["conversations"][0]["title"], "second");
     assert_eq!(next.body["next_cursor"], Value::Null);
 
     // Messages: newest page first, each page in order, `next_before` walks back.
     let messages = format!("/api/{}/conversations/{}/messages?limit=3", user.id, ids[0]);
-    let newest = ctx
-        .server
-        .request(Method::GET, &messages, Some(&user.token), None)
-        .await;
+    let newest = ctx.server.get(&user, &messages).await;
     let seqs: Vec<i64> = newest.body["messages"]
         .as_array()
         .unwrap()
@@ -717,12 +689,7 @@ async fn conversations_are_listed_paged_and_deleted(ctx: Ctx) {
     let before = newest.body["next_before"].as_i64().unwrap();
     let older = ctx
         .server
-        .request(
-            Method::GET,
-            &format!("{messages}&before={before}"),
-            Some(&user.token),
-            None,
-        )
+        .get(&user, &format!("{messages}&before={before}"))
         .await;
     let seqs: Vec<i64> = older.body["messages"]
         .as_array()
@@ -739,12 +706,7 @@ async fn conversations_are_listed_paged_and_deleted(ctx: Ctx) {
     ] {
         let response = ctx
             .server
-            .request(
-                Method::GET,
-                &format!("/api/{}/conversations?{query}", user.id),
-                Some(&user.token),
-                None,
-            )
+            .get(&user, &format!("/api/{}/conversations?{query}", user.id))
             .await;
         assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
         assert_eq!(response.error_code(), code);
@@ -761,10 +723,7 @@ async fn conversations_are_listed_paged_and_deleted(ctx: Ctx) {
         .request(Method::DELETE, &delete, Some(&user.token), None)
         .await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
-    let gone = ctx
-        .server
-        .request(Method::GET, &messages, Some(&user.token), None)
-        .await;
+    let gone = ctx.server.get(&user, &messages).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
     let listed = conversations_of(&ctx, &user).await;
     assert_eq!(listed.body["conversations"].as_array().unwrap().len(), 2);
@@ -843,12 +802,7 @@ async fn the_offline_agent_handles_plain_task_commands() {
         .collect();
     assert_eq!(calls, ["add_task"]);
     let tasks = server
-        .request(
-            Method::GET,
-            &format!("/api/{}/tasks", user.id),
-            Some(&user.token),
-            None,
-        )
+        .get(&user, &format!("/api/{}/tasks", user.id))
         .await
         .body["tasks"]
         .clone();
@@ -917,12 +871,7 @@ async fn the_offline_agent_handles_plain_task_commands() {
     assert!(text.starts_with("I can keep your to-do list."), "{text}");
 
     let tasks = server
-        .request(
-            Method::GET,
-            &format!("/api/{}/tasks", user.id),
-            Some(&user.token),
-            None,
-        )
+        .get(&user, &format!("/api/{}/tasks", user.id))
         .await
         .body["tasks"]
         .clone();
