@@ -10,7 +10,7 @@ mod password;
 use chrono::{DateTime, Utc};
 use email_address::EmailAddress;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, SqlErr};
-use todo_mcp::task::UserId;
+use todo_mcp::{db::SelectExt as _, task::UserId};
 use uuid::Uuid;
 
 use entity::user;
@@ -110,7 +110,7 @@ impl AccountStore {
 
     pub async fn get(&self, id: UserId) -> Result<Account, AccountError> {
         user::Entity::find_by_id(id.as_uuid())
-            .one(&self.db)
+            .first(&self.db)
             .await?
             .map(from_model)
             .ok_or(AccountError::NotFound)
@@ -127,7 +127,7 @@ impl AccountStore {
     async fn find_by_email(&self, email: &str) -> Result<Option<user::Model>, DbErr> {
         user::Entity::find()
             .filter(user::Column::Email.eq(email))
-            .one(&self.db)
+            .first(&self.db)
             .await
     }
 }

@@ -11,7 +11,7 @@ use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, SqlErr, TransactionTrait,
 };
-use todo_mcp::task::UserId;
+use todo_mcp::{db::SelectExt as _, task::UserId};
 use uuid::Uuid;
 
 use super::{
@@ -138,7 +138,7 @@ impl ConversationStore {
     pub async fn find(&self, user: UserId, id: Uuid) -> Result<Option<Conversation>, DbErr> {
         Ok(conversation::Entity::find_by_id(id)
             .filter(conversation::Column::UserId.eq(user.as_uuid()))
-            .one(&self.db)
+            .first(&self.db)
             .await?
             .map(from_conversation))
     }
@@ -153,8 +153,7 @@ impl ConversationStore {
         let mut query = conversation::Entity::find()
             .filter(conversation::Column::UserId.eq(user.as_uuid()))
             .order_by_desc(conversation::Column::UpdatedAt)
-            .order_by_desc(conversation::Column::Id)
-            .limit(limit + 1);
+            .order_by_desc(conversation::Column::Id);
         if let Some(cursor) = cursor {
             let (updated_at, id) = decode_cursor(cursor).ok_or_else(|| {
                 ConversationError::Invalid("cursor is not one this server gave out".to_owned())
@@ -169,7 +168,7 @@ impl ConversationStore {
                     ),
             );
         }
-        let mut rows = query.all(&self.db).await?;
+        let mut rows = query.all_up_to(limit + 1, &self.db).await?;
         let more = rows.len() as u64 > limit;
         rows.truncate(limit as usize);
         let next_cursor = more
@@ -189,7 +188,7 @@ impl ConversationStore {
         let txn = self.db.begin().await?;
         let owned = conversation::Entity::find_by_id(id)
             .filter(conversation::Column::UserId.eq(user.as_uuid()))
-            .one(&txn)
+            .first(&txn)
             .await?
             .is_some();
         if owned {
@@ -281,12 +280,11 @@ impl ConversationStore {
     ) -> Result<MessagePage, DbErr> {
         let mut query = message::Entity::find()
             .filter(message::Column::ConversationId.eq(conversation_id))
-            .order_by_desc(message::Column::Seq)
-            .limit(limit + 1);
+            .order_by_desc(message::Column::Seq);
         if let Some(before) = before {
             query = query.filter(message::Column::Seq.lt(before));
         }
-        let mut rows = query.all(&self.db).await?;
+        let mut rows = query.all_up_to(limit + 1, &self.db).await?;
         let more = rows.len() as u64 > limit;
         rows.truncate(limit as usize);
         rows.reverse();
@@ -304,16 +302,16 @@ impl ConversationStore {
     }
 
     async fn last_seq(&self, conversation_id: Uuid) -> Result<i64, DbErr> {
+        // MAX answers one row without a LIMIT (see `SelectExt`), from the (conversation, seq)
+        // index.
         let last = message::Entity::find()
             .select_only()
-            .column(message::Column::Seq)
+            .column_as(message::Column::Seq.max(), "seq")
             .filter(message::Column::ConversationId.eq(conversation_id))
-            .order_by_desc(message::Column::Seq)
-            .limit(1)
-            .into_tuple::<i64>()
-            .one(&self.db)
+            .into_tuple::<Option<i64>>()
+            .all(&self.db)
             .await?;
-        Ok(last.unwrap_or(0))
+        Ok(last.into_iter().flatten().next().unwrap_or(0))
     }
 }
 

@@ -14,10 +14,11 @@ mod order;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait as _,
-    QueryFilter, QuerySelect, Set,
+    QueryFilter, Set,
     sea_query::{Expr, LikeExpr, Query},
 };
 
+use crate::db::SelectExt as _;
 use crate::task::{
     Cursor, Description, ListFilter, NewTask, PageSize, Priority, StatusFilter, Tags, Task,
     TaskError, TaskId, TaskPage, TaskPatch, Title, UserId,
@@ -110,8 +111,7 @@ impl TaskStore {
         }
         let size = usize::from(size.get());
         let mut rows = order::in_list_order(select)
-            .limit(Some(size as u64 + 1))
-            .all(&self.db)
+            .all_up_to(size as u64 + 1, &self.db)
             .await?;
         let has_more = rows.len() > size;
         rows.truncate(size);
@@ -226,7 +226,7 @@ async fn find_task(
 ) -> Result<Option<Task>, DbErr> {
     let row = task::Entity::find_by_id(task_id.as_uuid())
         .filter(task::Column::UserId.eq(user.as_uuid()))
-        .one(db)
+        .first(db)
         .await?;
     Ok(row.map(from_model))
 }

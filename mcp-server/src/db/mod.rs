@@ -4,6 +4,8 @@
 //! timeout so that several processes (the host, `todo-mcp stdio` started by Claude Desktop) and
 //! concurrent writers wait for each other instead of failing.
 
+mod select;
+
 use std::{fmt, path::Path, str::FromStr, time::Duration};
 
 use sea_orm::{
@@ -11,6 +13,8 @@ use sea_orm::{
     sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
 };
 use todo_migrations::{MigratorTrait as _, TaskMigrator};
+
+pub use select::SelectExt;
 
 /// Where the data lives when `DATABASE_URL` is not set.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/todo.db";
