@@ -54,8 +54,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             telemetry::init(&config.log_filter);
             let store = TaskStore::new(db::connect_and_migrate(&config.database_url).await?);
             tracing::info!(%user, database = %config.database_url, "serving MCP on stdio");
+            // Clients start us with pipes: reading and writing them on the IO reactor saves
+            // two hand-offs to blocking threads per message (a terminal or file falls back).
             let running = TaskServer::for_user(store, user)
-                .serve(rmcp::transport::stdio())
+                .serve(rmcp::transport::stdio_pipes())
                 .await
                 .context("start the MCP session on stdio")?;
             let shutdown = shutdown_signal();
