@@ -1,6 +1,9 @@
 //! `cargo bench -p todo-tests --bench mcp`: add_task and list_tasks through MCP, in-process and
 //! over stdio, on SQLite (and PostgreSQL when `TEST_DATABASE_URL` is set), next to the same
-//! operations on `TaskStore` without MCP.
+//! operations on `TaskStore` without MCP. A third path, the server in this process behind the
+//! JSON-lines codec on an in-memory pipe, splits what stdio adds into its two parts: encoding
+//! every message as JSON (in-process hands the messages over as values) and the second process
+//! with its OS pipes.
 //!
 //! Each operation runs twice: one call at a time (latency: p50/p99) and with 16 calls in flight
 //! (throughput: calls/s). The stdio server is this executable started again with
@@ -24,6 +27,7 @@ use todo_mcp::{
     in_process::{self, TaskClient},
     store::TaskStore,
     task::{ListFilter, NewTask, PageSize, Priority, SearchQuery, Tags, Title, UserId},
+    tools::TaskServer,
 };
 use todo_tests::{
     TEST_JWT_SECRET,
@@ -39,6 +43,9 @@ const ROLE_VAR: &str = "TODO_BENCH_ROLE";
 const CALLS: usize = 2_000;
 const IN_FLIGHT: usize = 16;
 const SEEDED_TASKS: usize = 10_000;
+/// The task server in this process behind rmcp's JSON-lines codec on an in-memory pipe: stdio
+/// without the second process and the OS pipes, to show what each of the two costs.
+const JSON_PIPE: &str = "json pipe";
 
 fn main() {
     if std::env::var(ROLE_VAR).as_deref() == Ok("stdio-server") {
@@ -85,7 +92,7 @@ async fn run_all() {
         seed(&store, reader).await;
 
         rows.extend(store_rows(backend, &store, reader).await);
-        for path in ["in-process", "stdio"] {
+        for path in ["in-process", JSON_PIPE, "stdio"] {
             let writer = connect(path, &db, &store, new_user()).await;
             rows.push(
                 row(backend, path, "add_task", |i| {
@@ -160,6 +167,15 @@ async fn connect(path: &str, db: &TestDb, store: &TaskStore, user: UserId) -> Ta
         return in_process::connect(store.clone(), user)
             .await
             .expect("connect in-process");
+    }
+    if path == JSON_PIPE {
+        let (client_end, server_end) = tokio::io::duplex(64 * 1024);
+        let server = TaskServer::for_user(store.clone(), user);
+        tokio::spawn(async move {
+            let running = server.serve(server_end).await.expect("serve on the pipe");
+            let _ = running.waiting().await;
+        });
+        return ().serve(client_end).await.expect("initialize over the pipe");
     }
     let exe = std::env::current_exe().expect("the bench executable has a path");
     let command = tokio::process::Command::new(exe).configure(|cmd| {
@@ -281,19 +297,21 @@ fn print_table(rows: &[Row]) {
             millis(&row.sequential, 0.99),
         );
     }
-    println!("\nstdio over in-process, per call (p50 and p99 differences):");
-    for row in rows.iter().filter(|row| row.path == "stdio") {
-        let base = rows.iter().find(|it| {
-            it.path == "in-process" && it.backend == row.backend && it.operation == row.operation
-        });
-        if let Some(base) = base {
-            println!(
-                "  {:<9} {:<28} {:>+8.3} ms {:>+8.3} ms",
-                row.backend,
-                row.operation,
-                millis(&row.sequential, 0.50) - millis(&base.sequential, 0.50),
-                millis(&row.sequential, 0.99) - millis(&base.sequential, 0.99),
-            );
+    for base_path in ["in-process", JSON_PIPE] {
+        println!("\nstdio over {base_path}, per call (p50 and p99 differences):");
+        for row in rows.iter().filter(|row| row.path == "stdio") {
+            let base = rows.iter().find(|it| {
+                it.path == base_path && it.backend == row.backend && it.operation == row.operation
+            });
+            if let Some(base) = base {
+                println!(
+                    "  {:<9} {:<28} {:>+8.3} ms {:>+8.3} ms",
+                    row.backend,
+                    row.operation,
+                    millis(&row.sequential, 0.50) - millis(&base.sequential, 0.50),
+                    millis(&row.sequential, 0.99) - millis(&base.sequential, 0.99),
+                );
+            }
         }
     }
     println!(
