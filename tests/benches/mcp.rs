@@ -3,7 +3,9 @@
 //! operations on `TaskStore` without MCP. A third path, the server in this process behind the
 //! JSON-lines codec on an in-memory pipe, splits what stdio adds into its two parts: encoding
 //! every message as JSON (in-process hands the messages over as values) and the second process
-//! with its OS pipes.
+//! with its OS pipes. A fourth, `stdio raw`, drives the same stdio server with a bare JSON-RPC
+//! client, because rmcp's client spends far more time decoding a large result than the server
+//! spends encoding it.
 //!
 //! Each operation runs twice: one call at a time (latency: p50/p99) and with 16 calls in flight
 //! (throughput: calls/s). The stdio server is this executable started again with
@@ -11,7 +13,13 @@
 //! binary's `main` does, at the bench's optimisation level.
 
 use std::{
+    collections::HashMap,
     future::Future,
+    process::Stdio,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -34,6 +42,10 @@ use todo_tests::{
     db::{Backend, TestDb},
     mcp::{mcp_token, new_user},
 };
+use tokio::{
+    io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader},
+    sync::oneshot,
+};
 
 // The same allocator as the `todo-mcp` and `todo-agent` binaries.
 #[global_allocator]
@@ -46,6 +58,9 @@ const SEEDED_TASKS: usize = 10_000;
 /// The task server in this process behind rmcp's JSON-lines codec on an in-memory pipe: stdio
 /// without the second process and the OS pipes, to show what each of the two costs.
 const JSON_PIPE: &str = "json pipe";
+/// The stdio server driven by [`RawStdio`] instead of rmcp's client, whose decoding of a
+/// response (serde's buffering of untagged enums) costs far more than the server's encoding.
+const RAW_STDIO: &str = "stdio raw";
 
 fn main() {
     if std::env::var(ROLE_VAR).as_deref() == Ok("stdio-server") {
@@ -92,7 +107,7 @@ async fn run_all() {
         seed(&store, reader).await;
 
         rows.extend(store_rows(backend, &store, reader).await);
-        for path in ["in-process", JSON_PIPE, "stdio"] {
+        for path in ["in-process", JSON_PIPE, "stdio", RAW_STDIO] {
             let writer = connect(path, &db, &store, new_user()).await;
             rows.push(
                 row(backend, path, "add_task", |i| {
@@ -162,7 +177,20 @@ async fn store_rows(backend: &'static str, store: &TaskStore, reader: UserId) ->
     ]
 }
 
-async fn connect(path: &str, db: &TestDb, store: &TaskStore, user: UserId) -> TaskClient {
+/// A client of one of the paths.
+enum Client {
+    Rmcp(TaskClient),
+    Raw(RawStdio),
+}
+
+async fn connect(path: &str, db: &TestDb, store: &TaskStore, user: UserId) -> Client {
+    match path {
+        RAW_STDIO => Client::Raw(RawStdio::start(stdio_command(db, user)).await),
+        _ => Client::Rmcp(connect_rmcp(path, db, store, user).await),
+    }
+}
+
+async fn connect_rmcp(path: &str, db: &TestDb, store: &TaskStore, user: UserId) -> TaskClient {
     if path == "in-process" {
         return in_process::connect(store.clone(), user)
             .await
@@ -177,18 +205,94 @@ async fn connect(path: &str, db: &TestDb, store: &TaskStore, user: UserId) -> Ta
         });
         return ().serve(client_end).await.expect("initialize over the pipe");
     }
+    ().serve(TokioChildProcess::new(stdio_command(db, user)).expect("spawn the stdio server"))
+        .await
+        .expect("initialize over stdio")
+}
+
+/// This executable as `todo-mcp stdio` for `user`.
+fn stdio_command(db: &TestDb, user: UserId) -> tokio::process::Command {
     let exe = std::env::current_exe().expect("the bench executable has a path");
-    let command = tokio::process::Command::new(exe).configure(|cmd| {
+    tokio::process::Command::new(exe).configure(|cmd| {
         cmd.env_clear()
             .env(ROLE_VAR, "stdio-server")
             .env("DATABASE_URL", db.url())
             .env("JWT_SECRET", TEST_JWT_SECRET)
             .env("TODO_MCP_TOKEN", mcp_token(user))
             .env("RUST_LOG", "warn");
-    });
-    ().serve(TokioChildProcess::new(command).expect("spawn the stdio server"))
-        .await
-        .expect("initialize over stdio")
+    })
+}
+
+/// A bare MCP client over a stdio server's pipes: JSON-RPC lines parsed as `serde_json::Value`,
+/// answers matched to requests by id, as a JSON.parse-based client (the TypeScript SDK) would.
+struct RawStdio {
+    stdin: tokio::sync::Mutex<tokio::process::ChildStdin>,
+    pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>,
+    next_id: AtomicU64,
+    _child: tokio::process::Child,
+}
+
+impl RawStdio {
+    async fn start(mut command: tokio::process::Command) -> Self {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn the stdio server");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>> = Arc::default();
+        let answers = pending.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let message: Value = serde_json::from_str(&line).expect("a JSON-RPC line");
+                let waiter = message["id"]
+                    .as_u64()
+                    .and_then(|id| answers.lock().expect("pending").remove(&id));
+                if let Some(waiter) = waiter {
+                    let _ = waiter.send(message);
+                }
+            }
+        });
+        let client = Self {
+            stdin: tokio::sync::Mutex::new(child.stdin.take().expect("piped stdin")),
+            pending,
+            next_id: AtomicU64::new(1),
+            _child: child,
+        };
+        let info = json!({
+            "protocolVersion": rmcp::model::ProtocolVersion::LATEST,
+            "capabilities": {},
+            "clientInfo": {"name": "bench", "version": "0"},
+        });
+        let answer = client.request("initialize", info).await;
+        assert!(
+            answer.get("result").is_some(),
+            "initialize failed: {answer}"
+        );
+        client
+            .send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
+        client
+    }
+
+    async fn request(&self, method: &str, params: Value) -> Value {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (answer, answered) = oneshot::channel();
+        self.pending.lock().expect("pending").insert(id, answer);
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await;
+        answered.await.expect("the server answered")
+    }
+
+    async fn send(&self, message: &Value) {
+        let mut line = serde_json::to_vec(message).expect("encode a request");
+        line.push(b'\n');
+        let mut stdin = self.stdin.lock().await;
+        stdin.write_all(&line).await.expect("write to the server");
+        stdin.flush().await.expect("flush to the server");
+    }
 }
 
 fn new_task(title: &str, i: usize) -> NewTask {
@@ -224,20 +328,30 @@ async fn seed(store: &TaskStore, user: UserId) {
     }
 }
 
-async fn call(client: &TaskClient, tool: &'static str, arguments: Value) {
-    let Value::Object(arguments) = arguments else {
-        unreachable!("arguments are objects")
-    };
-    let result = client
-        .call_tool(CallToolRequestParams::new(tool).with_arguments(arguments))
-        .await
-        .expect("tool call");
-    assert_ne!(
-        result.is_error,
-        Some(true),
-        "{tool} failed: {:?}",
-        result.content
-    );
+async fn call(client: &Client, tool: &'static str, arguments: Value) {
+    match client {
+        Client::Rmcp(client) => {
+            let Value::Object(arguments) = arguments else {
+                unreachable!("arguments are objects")
+            };
+            let result = client
+                .call_tool(CallToolRequestParams::new(tool).with_arguments(arguments))
+                .await
+                .expect("tool call");
+            assert_ne!(
+                result.is_error,
+                Some(true),
+                "{tool} failed: {:?}",
+                result.content
+            );
+        }
+        Client::Raw(client) => {
+            let params = json!({"name": tool, "arguments": arguments});
+            let answer = client.request("tools/call", params).await;
+            let failed = answer["result"]["isError"].as_bool() != Some(false);
+            assert!(!failed, "{tool} failed: {answer}");
+        }
+    }
 }
 
 /// Latency one call at a time, then throughput with `IN_FLIGHT` calls at once.
@@ -297,9 +411,13 @@ fn print_table(rows: &[Row]) {
             millis(&row.sequential, 0.99),
         );
     }
-    for base_path in ["in-process", JSON_PIPE] {
-        println!("\nstdio over {base_path}, per call (p50 and p99 differences):");
-        for row in rows.iter().filter(|row| row.path == "stdio") {
+    for (path, base_path) in [
+        ("stdio", "in-process"),
+        ("stdio", JSON_PIPE),
+        (RAW_STDIO, "in-process"),
+    ] {
+        println!("\n{path} over {base_path}, per call (p50 and p99 differences):");
+        for row in rows.iter().filter(|row| row.path == path) {
             let base = rows.iter().find(|it| {
                 it.path == base_path && it.backend == row.backend && it.operation == row.operation
             });
