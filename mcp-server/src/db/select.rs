@@ -1,15 +1,22 @@
-//! Reading a bounded number of rows with the bound written into the SQL.
+//! Reading a bounded number of rows; on SQLite with the bound written into the SQL.
 //!
 //! SQLite lets the value bound to a `LIMIT ?` steer its query plan, so binding it marks the
 //! prepared statement as expired: every execution parses and plans the query again. SeaORM binds
 //! every limit, `one()` included (`LIMIT 1`), and on a small indexed read the re-preparing took
 //! about a third of SQLite's time. A literal `LIMIT n` keeps one cached plan per `n`. Limits are
-//! numbers, never user text, so writing them into the SQL is safe. `clippy.toml` steers code
-//! here instead of SeaORM's `limit` and `one`.
+//! numbers, never user text, so writing them into the SQL is safe.
+//!
+//! PostgreSQL keeps the bound limit: it plans prepared statements once either way, and with a
+//! literal limit and stale statistics (a table that grew since its last ANALYZE) its generic
+//! plan sorted all of a user's rows instead of walking the list-order index.
+//!
+//! `clippy.toml` steers code here instead of SeaORM's `limit` and `one`.
 
 use std::fmt::Write as _;
 
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, QueryTrait as _, Select};
+use sea_orm::{
+    ConnectionTrait, DbBackend, DbErr, EntityTrait, QuerySelect as _, QueryTrait as _, Select,
+};
 
 /// SELECTs whose row limit SQLite can keep a plan for.
 pub trait SelectExt<E: EntityTrait>: Sized {
@@ -37,7 +44,15 @@ where
         limit: u64,
         db: &C,
     ) -> Result<Vec<E::Model>, DbErr> {
-        let mut statement = self.build(db.get_database_backend());
+        let backend = db.get_database_backend();
+        if backend != DbBackend::Sqlite {
+            #[expect(
+                clippy::disallowed_methods,
+                reason = "only SQLite re-plans a bound LIMIT"
+            )]
+            return self.limit(limit).all(db).await;
+        }
+        let mut statement = self.build(backend);
         // Writing to a String cannot fail.
         let _ = write!(statement.sql, " LIMIT {limit}");
         E::find().from_raw_sql(statement).all(db).await
