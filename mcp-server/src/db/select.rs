@@ -20,15 +20,15 @@ use sea_orm::{
 
 /// SELECTs whose row limit SQLite can keep a plan for.
 pub trait SelectExt<E: EntityTrait>: Sized {
-    /// At most `limit` rows: `.limit(limit).all(db)` with a literal limit. The query must not
-    /// have a limit or offset of its own.
+    /// At most `limit` rows: `.limit(limit).all(db)`, with the limit literal on SQLite. The query
+    /// must not have a limit or offset of its own.
     fn all_up_to<C: ConnectionTrait>(
         self,
         limit: u64,
         db: &C,
     ) -> impl Future<Output = Result<Vec<E::Model>, DbErr>> + Send;
 
-    /// The first row, if any: `.one(db)` with a literal `LIMIT 1`.
+    /// The first row, if any: `.one(db)`, with a literal `LIMIT 1` on SQLite.
     fn first<C: ConnectionTrait>(
         self,
         db: &C,
