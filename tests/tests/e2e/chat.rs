@@ -562,21 +562,25 @@ async fn another_users_conversation_is_not_found(ctx: Ctx) {
     assert_eq!(ctx.fake.requests().len(), 1);
 }
 
+/// `POST /chat` asking for one JSON answer instead of a stream.
+async fn chat_as_json(ctx: &Ctx, user: &ApiUser, text: &str) -> reqwest::Response {
+    ctx.server
+        .http
+        .post(format!("{}/api/{}/chat", ctx.server.base, user.id))
+        .bearer_auth(&user.token)
+        .header("accept", "application/json")
+        .json(&message(text))
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn json_mode_answers_once(ctx: Ctx) {
     let user = ctx.server.sign_up().await;
     ctx.fake
         .push(Reply::calls(&[("add_task", json!({"title": "json task"}))]));
     ctx.fake.push(Reply::text("Added."));
-    let response = ctx
-        .server
-        .http
-        .post(format!("{}/api/{}/chat", ctx.server.base, user.id))
-        .bearer_auth(&user.token)
-        .header("accept", "application/json")
-        .json(&message("add json task"))
-        .send()
-        .await
-        .unwrap();
+    let response = chat_as_json(&ctx, &user, "add json task").await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(
         response.headers()["content-type"]
@@ -595,16 +599,7 @@ async fn json_mode_answers_once(ctx: Ctx) {
 
     // A failure is an error status with the usual body.
     ctx.fake.always(Reply::status(400));
-    let response = ctx
-        .server
-        .http
-        .post(format!("{}/api/{}/chat", ctx.server.base, user.id))
-        .bearer_auth(&user.token)
-        .header("accept", "application/json")
-        .json(&message("again"))
-        .send()
-        .await
-        .unwrap();
+    let response = chat_as_json(&ctx, &user, "again").await;
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "upstream_error");
