@@ -10,9 +10,13 @@ use todo_mcp::cli::{self, Cli};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    match cli::run(Cli::parse()).await {
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.runtime() {
+        Ok(runtime) => runtime.block_on(cli::run(cli)),
+        Err(err) => Err(anyhow::Error::new(err).context("start the async runtime")),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // One line on stderr; stdout stays clean for the MCP protocol.

@@ -76,8 +76,8 @@ fn main() {
 
 fn serve_stdio() {
     use clap::Parser as _;
-    let runtime = tokio::runtime::Runtime::new().expect("build the runtime");
     let cli = todo_mcp::cli::Cli::parse_from(["todo-mcp", "stdio"]);
+    let runtime = cli.runtime().expect("build the runtime");
     if let Err(err) = runtime.block_on(todo_mcp::cli::run(cli)) {
         panic!("stdio server failed: {err:#}");
     }
