@@ -7,6 +7,7 @@ mod api;
 mod chat;
 mod http_auth;
 mod python_sdk;
+mod stdio;
 mod tools;
 
 /// Runs each listed `async fn(Harness)` on SQLite and PostgreSQL, over stdio and HTTP.
