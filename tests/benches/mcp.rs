@@ -411,12 +411,24 @@ fn print_table(rows: &[Row]) {
             millis(&row.sequential, 0.99),
         );
     }
-    for (path, base_path) in [
-        ("stdio", "in-process"),
-        ("stdio", JSON_PIPE),
-        (RAW_STDIO, "in-process"),
+    for (path, base_path, meaning) in [
+        (
+            "stdio",
+            "in-process",
+            "the JSON both ways, the pipes, and rmcp's client decoding the answer",
+        ),
+        (
+            "stdio",
+            JSON_PIPE,
+            "the second process and its OS pipes alone",
+        ),
+        (
+            RAW_STDIO,
+            "in-process",
+            "what the stdio server adds for a client that parses the answer as plain JSON",
+        ),
     ] {
-        println!("\n{path} over {base_path}, per call (p50 and p99 differences):");
+        println!("\n{path} over {base_path}, per call (p50 and p99 differences): {meaning}");
         for row in rows.iter().filter(|row| row.path == path) {
             let base = rows.iter().find(|it| {
                 it.path == base_path && it.backend == row.backend && it.operation == row.operation
