@@ -43,9 +43,10 @@ impl Cli {
     /// The runtime `command` runs best on.
     ///
     /// `stdio` serves one client whose requests arrive over one pipe: a single thread reads,
-    /// handles and answers each message without waking another thread in between (the
-    /// database does its own I/O on sqlx's threads either way), which takes about a tenth of a
-    /// millisecond off every call. `serve` takes many clients at once and gets every core.
+    /// handles and answers each message without waking another thread in between, which took
+    /// up to a tenth of a millisecond off each call in the mcp bench. (SQLite work runs on
+    /// sqlx's own threads either way; a PostgreSQL connection shares the one thread, plenty for
+    /// one client.) `serve` takes many clients at once and gets every core.
     pub fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
         let mut builder = match self.command {
             Command::Stdio => tokio::runtime::Builder::new_current_thread(),
