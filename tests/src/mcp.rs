@@ -8,7 +8,7 @@ use rmcp::{
     model::CallToolRequestParams,
     service::RunningService,
     transport::{
-        ConfigureCommandExt as _, StreamableHttpClientTransport, TokioChildProcess,
+        StreamableHttpClientTransport, TokioChildProcess,
         streamable_http_client::StreamableHttpClientTransportConfig,
     },
 };
@@ -70,16 +70,23 @@ pub fn mcp_token(user: UserId) -> String {
         .token
 }
 
+/// The real `todo-mcp` with `args`, on `db`, with nothing of the test's environment but the
+/// database, the test secret and `RUST_LOG=log`.
+pub fn todo_mcp_command(db: &TestDb, args: &[&str], log: &str) -> Command {
+    let mut command = Command::new(workspace_binary("todo-mcp"));
+    command
+        .args(args)
+        .env_clear()
+        .env("DATABASE_URL", db.url())
+        .env("JWT_SECRET", TEST_JWT_SECRET)
+        .env("RUST_LOG", log);
+    command
+}
+
 /// `todo-mcp stdio` for `user` on `db`, with the rmcp client connected to it.
 pub async fn stdio_client(db: &TestDb, user: UserId) -> McpClient {
-    let command = Command::new(workspace_binary("todo-mcp")).configure(|cmd| {
-        cmd.arg("stdio")
-            .env_clear()
-            .env("DATABASE_URL", db.url())
-            .env("JWT_SECRET", TEST_JWT_SECRET)
-            .env("TODO_MCP_TOKEN", mcp_token(user))
-            .env("RUST_LOG", "warn");
-    });
+    let mut command = todo_mcp_command(db, &["stdio"], "warn");
+    command.env("TODO_MCP_TOKEN", mcp_token(user));
     let transport = TokioChildProcess::new(command).expect("spawn todo-mcp stdio");
     tokio::time::timeout(START_TIMEOUT, ().serve(transport))
         .await
@@ -101,12 +108,7 @@ impl HttpServer {
 
     /// Starts `todo-mcp serve` on a free port of 127.0.0.1 and waits until it listens.
     pub async fn start(db: &TestDb) -> Self {
-        let mut child = Command::new(workspace_binary("todo-mcp"))
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .env_clear()
-            .env("DATABASE_URL", db.url())
-            .env("JWT_SECRET", TEST_JWT_SECRET)
-            .env("RUST_LOG", "info")
+        let mut child = todo_mcp_command(db, &["serve", "--bind", "127.0.0.1:0"], "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -7,9 +7,8 @@ use std::{process::Stdio, time::Duration};
 use serde_json::{Value, json};
 use todo_mcp::{auth::Audience, task::UserId};
 use todo_tests::{
-    TEST_JWT_SECRET,
     db::{Backend, TestDb},
-    mcp::{mcp_token, new_user, token_keys, workspace_binary},
+    mcp::{mcp_token, new_user, todo_mcp_command, token_keys},
 };
 use tokio::{
     io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader},
@@ -20,13 +19,8 @@ use tokio::{
 const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn stdio_command(db: &TestDb, token: Option<&str>) -> Command {
-    let mut command = Command::new(workspace_binary("todo-mcp"));
+    let mut command = todo_mcp_command(db, &["stdio"], "warn");
     command
-        .arg("stdio")
-        .env_clear()
-        .env("DATABASE_URL", db.url())
-        .env("JWT_SECRET", TEST_JWT_SECRET)
-        .env("RUST_LOG", "warn")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -123,11 +117,7 @@ async fn the_server_exits_cleanly_when_the_client_closes_stdin() {
         .expect("SQLite is always available");
     let mut child = start_and_initialize(&db, new_user()).await;
     drop(child.stdin.take());
-    let status = tokio::time::timeout(EXIT_TIMEOUT, child.wait())
-        .await
-        .expect("todo-mcp exits once stdin is closed")
-        .expect("wait for todo-mcp");
-    assert!(status.success(), "{status:?}");
+    assert_exits_cleanly(child, "once stdin is closed").await;
 }
 
 #[tokio::test]
@@ -135,16 +125,20 @@ async fn the_server_exits_cleanly_on_sigterm() {
     let db = TestDb::create(Backend::Sqlite, "stdio sigterm")
         .await
         .expect("SQLite is always available");
-    let mut child = start_and_initialize(&db, new_user()).await;
+    let child = start_and_initialize(&db, new_user()).await;
     let pid = child.id().expect("the server is running");
     let kill = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()
         .expect("run kill");
     assert!(kill.success());
+    assert_exits_cleanly(child, "after SIGTERM").await;
+}
+
+async fn assert_exits_cleanly(mut child: Child, when: &str) {
     let status = tokio::time::timeout(EXIT_TIMEOUT, child.wait())
         .await
-        .expect("todo-mcp exits after SIGTERM")
+        .unwrap_or_else(|_| panic!("todo-mcp exits {when}"))
         .expect("wait for todo-mcp");
-    assert!(status.success(), "{status:?}");
+    assert!(status.success(), "todo-mcp exited {when} with {status:?}");
 }
