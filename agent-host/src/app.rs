@@ -12,7 +12,7 @@ use poem::{
     Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server, get, handler,
     http::{StatusCode, header},
     listener::{Acceptor, Listener, TcpListener},
-    middleware::{RequestId, SetHeader, Tracing},
+    middleware::{RequestId, SetHeader},
     web::Data,
 };
 use sea_orm::DatabaseConnection;
@@ -28,39 +28,35 @@ use url::Url;
 
 use crate::{
     accounts::AccountStore,
-    api::{self, error::render_poem_error},
-    auth::AuthContext,
+    api::{
+        self, auth_routes::AuthApi, chat_routes::ChatApi, error::render_poem_error,
+        task_routes::TaskApi,
+    },
+    auth::{AuthContext, SessionIssuer},
     chat::{
-        ChatService, conversations::ConversationStore, model::Provider, offline::OfflineModel,
+        ChatService, conversations::ConversationStore, model::ChatModel, offline::OfflineModel,
         openai::OpenAiModel,
     },
-    config::{Config, Security},
+    config::{Config, Security, Timing},
     tasks::{TaskGateway, TaskTarget},
+    telemetry::trace_request,
 };
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-/// How long open requests get to finish after a shutdown signal.
-const GRACE_PERIOD: Duration = Duration::from_secs(10);
-/// How long of that a chat reply may keep streaming before it is stopped.
-const TURN_GRACE: Duration = Duration::from_secs(7);
 
-/// What the request handlers share.
-pub struct AppState {
-    pub accounts: AccountStore,
-    pub tasks: TaskGateway,
-    pub keys: TokenKeys,
-    pub security: Security,
-    pub public_base_url: Url,
-    pub db: DatabaseConnection,
-    pub chat: Arc<ChatService>,
-}
-
-/// A bound, migrated, not yet serving `todo-agent`.
+/// A bound, migrated, not yet serving `todo-agent`: the parts the routes are made of.
 pub struct App {
     acceptor: NoDelayAcceptor,
-    state: Arc<AppState>,
+    accounts: AccountStore,
+    tasks: TaskGateway,
+    chat: Arc<ChatService>,
+    keys: TokenKeys,
+    security: Security,
+    public_base_url: Url,
+    db: DatabaseConnection,
     embedded_tasks: Option<TaskStore>,
+    timing: Timing,
 }
 
 impl App {
@@ -105,41 +101,52 @@ impl App {
                 )
             }
         };
-        let provider = match &config.openai.api_key {
-            Some(key) => Provider::OpenAi(Box::new(
-                OpenAiModel::new(&config.openai, &key.0).context("build the model client")?,
-            )),
-            None => Provider::Offline(OfflineModel),
+        let model: Arc<dyn ChatModel> = match &config.openai.api_key {
+            Some(key) => {
+                tracing::info!(
+                    model = %config.openai.model,
+                    base_url = config.openai.base_url.as_ref().map_or("https://api.openai.com/v1", |url| url.as_str()),
+                    "the assistant uses an OpenAI-compatible model"
+                );
+                Arc::new(
+                    OpenAiModel::new(&config.openai, key, config.timing.model)
+                        .context("build the model client")?,
+                )
+            }
+            None => {
+                tracing::info!(
+                    "the assistant is the built-in offline agent; set OPENAI_API_KEY to use a model"
+                );
+                Arc::new(OfflineModel)
+            }
         };
-        match &provider {
-            Provider::OpenAi(_) => tracing::info!(
-                model = %config.openai.model,
-                base_url = config.openai.base_url.as_ref().map_or("https://api.openai.com/v1", |url| url.as_str()),
-                "the assistant uses an OpenAI-compatible model"
-            ),
-            Provider::Offline(_) => tracing::info!(
-                "the assistant is the built-in offline agent; set OPENAI_API_KEY to use a model"
-            ),
-        }
         let chat = Arc::new(ChatService::new(
             ConversationStore::new(db.clone()),
-            provider,
+            model,
             tasks.clone(),
         ));
-        let state = Arc::new(AppState {
+        Ok(Self {
+            acceptor,
             accounts: AccountStore::new(db.clone()),
-            chat,
             tasks,
+            chat,
             keys,
             security: config.security(),
             public_base_url: config.public_base_url(bound),
             db,
-        });
-        Ok(Self {
-            acceptor,
-            state,
             embedded_tasks,
+            timing: config.timing,
         })
+    }
+
+    /// The assistant, for whoever watches its turns (tests wait for them to settle).
+    pub fn chat(&self) -> Arc<ChatService> {
+        self.chat.clone()
+    }
+
+    /// Where the server listens (port 0 resolved).
+    pub fn bound_addr(&self) -> Option<SocketAddr> {
+        Self::local_addr(&self.acceptor)
     }
 
     pub fn local_addr(acceptor: &impl Acceptor) -> Option<SocketAddr> {
@@ -155,19 +162,25 @@ impl App {
     /// stop (their clients get a retryable `error` event, what they had is stored) so that the
     /// server can end within the grace period.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> io::Result<()> {
-        let chat = self.state.chat.clone();
+        let chat = self.chat.clone();
+        let Timing {
+            shutdown_grace,
+            turn_grace,
+            ..
+        } = self.timing;
         let stop_turns = {
             let shutdown = shutdown.clone();
             let chat = chat.clone();
             tokio::spawn(async move {
                 shutdown.cancelled().await;
-                tokio::time::sleep(TURN_GRACE).await;
-                chat.stop_turns(GRACE_PERIOD - TURN_GRACE).await;
+                tokio::time::sleep(turn_grace).await;
+                chat.stop_turns(shutdown_grace.saturating_sub(turn_grace))
+                    .await;
             })
         };
-        let routes = routes(self.state, self.embedded_tasks, shutdown.child_token());
-        let served = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(routes, shutdown.cancelled_owned(), Some(GRACE_PERIOD))
+        let (acceptor, routes) = self.into_routes(shutdown.child_token());
+        let served = Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(routes, shutdown.cancelled_owned(), Some(shutdown_grace))
             .await;
         stop_turns.abort();
         // Turns still running store what they have before the process exits.
@@ -176,43 +189,56 @@ impl App {
     }
 }
 
-fn routes(
-    state: Arc<AppState>,
-    embedded_tasks: Option<TaskStore>,
-    shutdown: CancellationToken,
-) -> impl Endpoint {
-    let api = api::service(state.clone());
-    let spec = api.spec_endpoint();
-    let docs = api.swagger_ui();
-    let auth_context = AuthContext {
-        keys: state.keys.clone(),
-        public_base_url: state.public_base_url.clone(),
-    };
-    let api_routes = Route::new()
-        .at("/openapi.json", spec)
-        .nest("/docs", docs)
-        .nest("/", api)
-        .with(
-            SetHeader::new()
-                .overriding(header::CACHE_CONTROL, state.security.private_cache_control),
+impl App {
+    /// The listener and the route tree: each API resource gets only the parts it needs.
+    fn into_routes(
+        self,
+        shutdown: CancellationToken,
+    ) -> (NoDelayAcceptor, impl Endpoint + 'static) {
+        let api = api::service(
+            AuthApi {
+                accounts: self.accounts,
+                sessions: SessionIssuer::new(self.keys.clone(), self.security),
+            },
+            TaskApi { tasks: self.tasks },
+            ChatApi {
+                chat: self.chat,
+                heartbeat: self.timing.heartbeat,
+            },
+            &self.public_base_url,
         );
-    let mut route = Route::new()
-        .nest("/api", api_routes)
-        .at("/healthz", get(healthz))
-        .at("/readyz", get(readyz));
-    if let Some(store) = embedded_tasks {
-        route = route.at(
-            "/mcp",
-            todo_mcp::http::mcp_endpoint(store, state.keys.clone(), shutdown),
-        );
+        let spec = api.spec_endpoint();
+        let docs = api.swagger_ui();
+        let auth_context = AuthContext {
+            keys: self.keys.clone(),
+            public_base_url: self.public_base_url,
+        };
+        let api_routes = Route::new()
+            .at("/openapi.json", spec)
+            .nest("/docs", docs)
+            .nest("/", api)
+            .with(
+                SetHeader::new()
+                    .overriding(header::CACHE_CONTROL, self.security.private_cache_control),
+            );
+        let mut route = Route::new()
+            .nest("/api", api_routes)
+            .at("/healthz", get(healthz))
+            .at("/readyz", get(readyz).data(self.db));
+        if let Some(store) = self.embedded_tasks {
+            route = route.at(
+                "/mcp",
+                todo_mcp::http::mcp_endpoint(store, self.keys, shutdown),
+            );
+        }
+        let routes = route
+            .around(limit_body)
+            .data(auth_context)
+            .catch_all_error(render_poem_error)
+            .around(trace_request)
+            .with(RequestId::default());
+        (self.acceptor, routes)
     }
-    route
-        .around(limit_body)
-        .data(auth_context)
-        .data(state)
-        .catch_all_error(render_poem_error)
-        .with(Tracing)
-        .with(RequestId::default())
 }
 
 /// Refuses bodies over [`MAX_BODY_BYTES`] with 413, whether or not they declare their length.
@@ -243,8 +269,8 @@ fn healthz() -> &'static str {
 
 /// The database answers.
 #[handler]
-async fn readyz(state: Data<&Arc<AppState>>) -> Response {
-    match state.db.ping().await {
+async fn readyz(db: Data<&DatabaseConnection>) -> Response {
+    match db.ping().await {
         Ok(()) => "ready".into_response(),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");

@@ -7,21 +7,32 @@
 //! own, so bearer requests need no such check.
 
 use chrono::{DateTime, Utc};
-use poem::{Request, http::Method};
+use poem::{
+    Request,
+    http::Method,
+    web::cookie::{Cookie, SameSite},
+};
 use poem_openapi::{
     SecurityScheme,
     auth::{ApiKey, Bearer},
 };
 use todo_mcp::{
-    auth::{Audience, TokenKeys},
+    auth::{Audience, TokenError, TokenKeys},
     task::UserId,
 };
 use url::Url;
 
-use crate::api::error::ApiError;
+use crate::{config::Security, telemetry::record_on_request};
 
 /// The cookie the browser keeps its session token in.
 pub const SESSION_COOKIE: &str = "todo_session";
+/// How long a sign-in lasts.
+pub const SESSION_LIFETIME: chrono::Duration = chrono::Duration::days(7);
+
+/// The token is valid but the path names another user.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("this token does not belong to that user")]
+pub struct WrongUser;
 
 /// A verified caller.
 #[derive(Debug, Clone, Copy)]
@@ -59,16 +70,55 @@ impl Auth {
         }
     }
 
-    /// The caller's id when it is the `{user_id}` of the path; 403 otherwise.
-    pub fn require(&self, user_id: uuid::Uuid) -> Result<UserId, ApiError> {
+    /// The caller's id when it is the `{user_id}` of the path.
+    pub fn require(&self, user_id: uuid::Uuid) -> Result<UserId, WrongUser> {
         let caller = self.caller().user;
         if caller.as_uuid() == user_id {
             Ok(caller)
         } else {
-            Err(ApiError::Forbidden(
-                "this token does not belong to that user",
-            ))
+            Err(WrongUser)
         }
+    }
+}
+
+/// A new session: the token for API clients and the cookie for browsers. Not `Debug`: both
+/// hold the bearer token.
+pub struct Session {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    /// The `Set-Cookie` value.
+    pub cookie: String,
+}
+
+/// Signs sessions for signed-in users, with the cookie flags of the configured mode.
+#[derive(Clone)]
+pub struct SessionIssuer {
+    keys: TokenKeys,
+    security: Security,
+}
+
+impl SessionIssuer {
+    pub fn new(keys: TokenKeys, security: Security) -> Self {
+        Self { keys, security }
+    }
+
+    pub fn issue(&self, user: UserId) -> Result<Session, TokenError> {
+        let issued = self.keys.issue(user, Audience::Agent, SESSION_LIFETIME)?;
+        let mut cookie = Cookie::new_with_str(SESSION_COOKIE, issued.token.clone());
+        cookie.set_path("/");
+        cookie.set_same_site(SameSite::Lax);
+        cookie.set_http_only(self.security.cookie_http_only);
+        cookie.set_secure(self.security.cookie_secure);
+        cookie.set_max_age(
+            SESSION_LIFETIME
+                .to_std()
+                .unwrap_or(std::time::Duration::from_secs(3600)),
+        );
+        Ok(Session {
+            token: issued.token,
+            expires_at: issued.expires_at,
+            cookie: cookie.to_string(),
+        })
     }
 }
 
@@ -104,9 +154,12 @@ fn verify(req: &Request, token: &str) -> poem::Result<Caller> {
     context
         .keys
         .verify(token, Audience::Agent)
-        .map(|verified| Caller {
-            user: verified.user,
-            expires_at: verified.expires_at,
+        .map(|verified| {
+            record_on_request("user_id", &verified.user);
+            Caller {
+                user: verified.user,
+                expires_at: verified.expires_at,
+            }
         })
         .map_err(|err| {
             tracing::debug!(reason = %err, "refused a token");

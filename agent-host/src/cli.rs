@@ -45,7 +45,7 @@ pub enum Command {
 /// Runs one command to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::from_env()?;
-    todo_mcp::telemetry::init(&config.log_filter);
+    crate::telemetry::init(&config.log_filter, config.mode.log_format());
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => {
@@ -83,6 +83,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Listening for signals starts first: a SIGTERM at any later moment is a clean shutdown.
+    let shutdown = todo_mcp::cli::shutdown_signal();
     let acceptor = App::bind(&config).await?;
     let url = config.public_base_url(App::local_addr(&acceptor).unwrap_or(config.bind));
     tracing::info!(mode = ?config.mode, "Todo Agent is running at {url} (API docs at {url}api/docs)");
@@ -93,7 +95,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tasks = config.mcp_tasks_url.as_ref().map_or("embedded", |url| url.as_str()),
         "ready"
     );
-    app.run_until_stopped(todo_mcp::cli::shutdown_signal())
+    app.run_until_stopped(shutdown)
         .await
         .context("serve HTTP")?;
     tracing::info!("stopped");

@@ -3,10 +3,13 @@
 //! `APP_MODE` alone decides the security settings ([`Security`]); nothing else in the host
 //! hard-codes a security flag.
 
-use std::{fmt, net::SocketAddr, str::FromStr};
+use std::{net::SocketAddr, str::FromStr, time::Duration};
 
+use secrecy::SecretString;
 use todo_mcp::{auth::JwtSecret, config::parse_log_filter, db::DatabaseUrl};
 use url::Url;
+
+use crate::{retry::RetryPolicy, telemetry::LogFormat};
 
 pub use todo_mcp::config::ConfigError;
 
@@ -34,6 +37,48 @@ pub struct Config {
     pub mcp_tasks_url: Option<Url>,
     /// `RUST_LOG`: the log filter; `info` by default.
     pub log_filter: String,
+    /// Heartbeats, grace periods, model timeouts and retries: not read from the environment;
+    /// tests set them in code.
+    pub timing: Timing,
+}
+
+/// Every interval the host waits on, in one place.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timing {
+    /// How often an idle chat stream sends a comment line.
+    pub heartbeat: Duration,
+    /// How long open requests get to finish after a shutdown signal.
+    pub shutdown_grace: Duration,
+    /// How long of that a chat reply may keep streaming before it is stopped.
+    pub turn_grace: Duration,
+    /// The model provider's timeouts and retries.
+    pub model: ModelTiming,
+}
+
+/// How long the model server may take, and how its failures are retried.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelTiming {
+    /// How long the first chunk may take: local servers may load the model first.
+    pub first_chunk: Duration,
+    /// The longest silence between two chunks of a reply.
+    pub idle: Duration,
+    /// Failures before the first chunk.
+    pub retry: RetryPolicy,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            heartbeat: Duration::from_secs(15),
+            shutdown_grace: Duration::from_secs(10),
+            turn_grace: Duration::from_secs(7),
+            model: ModelTiming {
+                first_chunk: Duration::from_secs(120),
+                idle: Duration::from_secs(60),
+                retry: RetryPolicy::default(),
+            },
+        }
+    }
 }
 
 /// The model provider's settings.
@@ -44,15 +89,8 @@ pub struct OpenAiConfig {
     pub model: String,
 }
 
-/// `OPENAI_API_KEY`. `Debug` never shows it.
-#[derive(Clone)]
-pub struct ApiKey(pub String);
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ApiKey(<redacted>)")
-    }
-}
+/// `OPENAI_API_KEY`: `Debug` never shows it.
+pub type ApiKey = SecretString;
 
 /// How the host runs; see [`AppMode::security`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +129,16 @@ impl AppMode {
                 private_cache_control: "no-store, private",
                 generate_missing_secret: false,
             },
+        }
+    }
+}
+
+impl AppMode {
+    /// JSON lines for log collectors in production, text for a person in developer mode.
+    pub fn log_format(self) -> LogFormat {
+        match self {
+            AppMode::Developer => LogFormat::Text,
+            AppMode::Production => LogFormat::Json,
         }
     }
 }
@@ -153,7 +201,7 @@ impl Config {
             .transpose()
             .map_err(|problem| bad("PUBLIC_BASE_URL", problem))?;
         let openai = OpenAiConfig {
-            api_key: set("OPENAI_API_KEY").map(|raw| ApiKey(raw.trim().to_owned())),
+            api_key: set("OPENAI_API_KEY").map(|raw| ApiKey::from(raw.trim())),
             base_url: set("OPENAI_BASE_URL")
                 .map(|raw| http_url(&raw))
                 .transpose()
@@ -175,6 +223,7 @@ impl Config {
             openai,
             mcp_tasks_url,
             log_filter: parse_log_filter(set("RUST_LOG"))?,
+            timing: Timing::default(),
         })
     }
 
@@ -269,6 +318,17 @@ mod tests {
             assert_eq!(err.variable, variable, "{value}");
             assert!(err.to_string().starts_with(variable));
         }
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let config =
+            parse(&[("JWT_SECRET", SECRET), ("OPENAI_API_KEY", "sk-very-secret")]).unwrap();
+        let printed = format!("{config:?}");
+        assert!(
+            !printed.contains(SECRET) && !printed.contains("sk-very-secret"),
+            "{printed}"
+        );
     }
 
     #[test]

@@ -1,9 +1,13 @@
-//! The agent host of Todo Agent: configuration, accounts, authentication, the HTTP API and the
-//! way to the task tools (MCP, embedded or remote).
+//! The agent host of Todo Agent: configuration, accounts, authentication, the HTTP API, the
+//! assistant and the way to the task tools (MCP, embedded or remote).
+//!
+//! The modules form layers, lowest first: `error_code`, `telemetry`, `retry`, `config`,
+//! `auth`, `accounts`, `tasks`, `chat`, `api`, `app`, `cli`. A module imports only modules of
+//! lower layers (`docs/ARCHITECTURE.md`; checked by `tests/module_order.rs`).
 //!
 //! Main types: [`config::Config`] (every environment variable), [`app::App`] (the server),
-//! [`accounts::AccountStore`] (users), [`tasks::TaskGateway`] (MCP sessions for a user) and
-//! [`api::error::ApiError`] (every HTTP failure).
+//! [`accounts::AccountStore`] (users), [`tasks::TaskGateway`] (MCP sessions for a user),
+//! [`chat::ChatService`] (the assistant) and [`api::error::ApiError`] (every HTTP failure).
 
 pub mod accounts;
 pub mod api;
@@ -12,4 +16,7 @@ pub mod auth;
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod error_code;
+pub mod retry;
 pub mod tasks;
+pub mod telemetry;

@@ -18,7 +18,7 @@ use std::{
 
 use rmcp::{
     ServiceExt as _,
-    model::{CallToolRequestParams, CallToolResult, JsonObject, Tool},
+    model::{CallToolRequestParams, CallToolResult, JsonObject, RequestMetaObject, Tool},
     transport::{
         StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
     },
@@ -29,8 +29,9 @@ use todo_mcp::{
     in_process::{self, TaskClient},
     store::TaskStore,
     task::UserId,
-    tools::{ERROR_CODE_META_KEY, ToolErrorKind},
+    tools::{ERROR_CODE_META_KEY, ToolErrorKind, ToolName, trace::TraceContext},
 };
+use tracing::Instrument as _;
 use url::Url;
 
 /// How long a token minted for the remote MCP server lives: one session's worth.
@@ -74,9 +75,19 @@ pub enum TaskCallError {
     /// The MCP server could not be reached or did not answer in time.
     #[error("the task server is unreachable")]
     Unreachable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// The MCP server answered something this host does not understand.
-    #[error("the task server answered unexpectedly: {0}")]
-    Protocol(String),
+    /// The arguments did not serialize to a JSON object (a bug of the caller).
+    #[error("the arguments of {tool} are not a JSON object")]
+    NotAnObject { tool: ToolName },
+    /// The tool answered without `structuredContent`.
+    #[error("{tool} returned no structured content")]
+    NoStructuredContent { tool: ToolName },
+    /// The structured result is not what the tool's output schema promises.
+    #[error("{tool} returned a result this host cannot read")]
+    BadResult {
+        tool: ToolName,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// A tool's answer to the model: the JSON shown to people and the text the model reads.
@@ -90,11 +101,11 @@ pub struct ToolOutcome {
 }
 
 impl ToolOutcome {
-    /// A failed call, with a stable `code` and one sentence.
-    pub fn failed(code: &str, message: String) -> Self {
+    /// A failed call, with the error's kind and one sentence.
+    pub fn failed(kind: ToolErrorKind, message: String) -> Self {
         Self {
             is_error: true,
-            value: serde_json::json!({ "code": code, "message": message }),
+            value: serde_json::json!({ "code": kind.code(), "message": message }),
             for_model: message,
         }
     }
@@ -105,6 +116,8 @@ pub struct TaskSession {
     client: Arc<TaskClient>,
     user: UserId,
     sessions: Arc<Mutex<HashMap<UserId, CachedSession>>>,
+    /// Sent with every call (`_meta` baggage), so the server's log lines name the request.
+    trace: TraceContext,
 }
 
 impl TaskGateway {
@@ -148,6 +161,7 @@ impl TaskGateway {
             client,
             user,
             sessions: self.sessions.clone(),
+            trace: TraceContext::default(),
         }
     }
 
@@ -191,29 +205,29 @@ impl TaskGateway {
 }
 
 impl TaskSession {
+    /// Names the request (and conversation) this session's calls serve, for the server's logs.
+    pub fn with_trace(mut self, trace: TraceContext) -> Self {
+        self.trace = trace;
+        self
+    }
+
     /// Calls `tool` with `arguments` and reads its structured result as `T`.
     pub async fn call<T: DeserializeOwned>(
         &self,
-        tool: &'static str,
+        tool: ToolName,
         arguments: &impl Serialize,
     ) -> Result<T, TaskCallError> {
-        let arguments = match serde_json::to_value(arguments) {
-            Ok(serde_json::Value::Object(map)) => map,
-            Ok(_) | Err(_) => {
-                return Err(TaskCallError::Protocol(format!(
-                    "{tool} arguments are not a JSON object"
-                )));
-            }
+        let Ok(serde_json::Value::Object(arguments)) = serde_json::to_value(arguments) else {
+            return Err(TaskCallError::NotAnObject { tool });
         };
-        let result = self.call_raw(tool, arguments).await?;
+        let result = self.call_raw(tool.as_str(), arguments).await?;
         if result.is_error == Some(true) {
             return Err(tool_error(&result));
         }
-        let value = result.structured_content.ok_or_else(|| {
-            TaskCallError::Protocol(format!("{tool} returned no structured content"))
-        })?;
-        serde_json::from_value(value)
-            .map_err(|err| TaskCallError::Protocol(format!("{tool} result: {err}")))
+        let value = result
+            .structured_content
+            .ok_or(TaskCallError::NoStructuredContent { tool })?;
+        serde_json::from_value(value).map_err(|source| TaskCallError::BadResult { tool, source })
     }
 
     /// Calls a tool the model chose, with the model's arguments. A tool error is an outcome
@@ -226,7 +240,7 @@ impl TaskSession {
         let result = self.call_raw(tool, arguments).await?;
         if result.is_error == Some(true) {
             let (kind, message) = tool_error_parts(&result);
-            return Ok(ToolOutcome::failed(kind.code(), message));
+            return Ok(ToolOutcome::failed(kind, message));
         }
         let text = text_of(&result, "\n");
         let value = match result.structured_content {
@@ -273,10 +287,23 @@ impl TaskSession {
         tool: &str,
         arguments: JsonObject,
     ) -> Result<CallToolResult, TaskCallError> {
-        let request = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
-        let outcome = match tokio::time::timeout(CALL_TIMEOUT, self.client.call_tool(request)).await
-        {
-            Ok(Ok(result)) => return Ok(result),
+        let mut request = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
+        if let Some(baggage) = self.trace.to_baggage() {
+            let mut meta = RequestMetaObject::new();
+            meta.set_baggage(baggage);
+            request.meta = Some(meta);
+        }
+        let span = tracing::info_span!("tool_call", tool = %tool);
+        let called = tokio::time::timeout(CALL_TIMEOUT, self.client.call_tool(request))
+            .instrument(span.clone())
+            .await;
+        let outcome = match called {
+            Ok(Ok(result)) => {
+                if result.is_error == Some(true) {
+                    span.in_scope(|| tracing::info!(tool, "the tool refused the call"));
+                }
+                return Ok(result);
+            }
             Ok(Err(err)) => TaskCallError::Unreachable(Box::new(err)),
             Err(elapsed) => TaskCallError::Unreachable(Box::new(elapsed)),
         };

@@ -5,10 +5,9 @@
 //! the agent host (audience `todo-agent`) and MCP clients (audience `todo-mcp`); a token for one
 //! audience is never accepted by the other.
 
-use std::fmt;
-
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret as _, SecretSlice};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -35,9 +34,9 @@ impl Audience {
     }
 }
 
-/// The shared signing secret. `Debug` never shows it.
-#[derive(Clone)]
-pub struct JwtSecret(Vec<u8>);
+/// The shared signing secret. `Debug` never shows it (and there is no `Display`).
+#[derive(Clone, Debug)]
+pub struct JwtSecret(SecretSlice<u8>);
 
 impl JwtSecret {
     pub fn new(secret: impl Into<Vec<u8>>) -> Result<Self, WeakSecret> {
@@ -47,13 +46,7 @@ impl JwtSecret {
                 length: secret.len(),
             });
         }
-        Ok(Self(secret))
-    }
-}
-
-impl fmt::Debug for JwtSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("JwtSecret(<redacted>)")
+        Ok(Self(secret.into()))
     }
 }
 
@@ -109,8 +102,8 @@ pub struct TokenKeys {
 impl TokenKeys {
     pub fn new(secret: &JwtSecret) -> Self {
         Self {
-            encoding: EncodingKey::from_secret(&secret.0),
-            decoding: DecodingKey::from_secret(&secret.0),
+            encoding: EncodingKey::from_secret(secret.0.expose_secret()),
+            decoding: DecodingKey::from_secret(secret.0.expose_secret()),
         }
     }
 
@@ -121,12 +114,14 @@ impl TokenKeys {
         lifetime: Duration,
     ) -> Result<IssuedToken, TokenError> {
         let now = Utc::now();
-        let expires_at = now + lifetime;
+        // Whole seconds, as `exp` carries it: the `expires_at` a client reads is the token's.
+        let exp = (now + lifetime).timestamp();
+        let expires_at = DateTime::from_timestamp(exp, 0).unwrap_or(now + lifetime);
         let claims = Claims {
             sub: user.to_string(),
             aud: audience.as_str().to_owned(),
             iat: now.timestamp(),
-            exp: expires_at.timestamp(),
+            exp,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(TokenError::Sign)?;

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use rmcp::ServiceExt as _;
+use secrecy::ExposeSecret as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -65,10 +66,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let keys = TokenKeys::new(config.require_jwt_secret()?);
             let token = config.require_mcp_token()?;
             let user = keys
-                .verify(&token.0, Audience::Mcp)
+                .verify(token.expose_secret(), Audience::Mcp)
                 .map_err(|err| anyhow::anyhow!("TODO_MCP_TOKEN is refused: {err}"))?
                 .user;
             telemetry::init(&config.log_filter);
+            // Listening for signals starts here, before the client can see us running.
+            let shutdown = shutdown_signal();
             let store = TaskStore::new(db::connect_and_migrate(&config.database_url).await?);
             tracing::info!(%user, database = %config.database_url, "serving MCP on stdio");
             // Clients start us with pipes: reading and writing them on the IO reactor saves
@@ -77,7 +80,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .serve(rmcp::transport::stdio_pipes())
                 .await
                 .context("start the MCP session on stdio")?;
-            let shutdown = shutdown_signal();
             tokio::select! {
                 ended = running.waiting() => {
                     ended.context("MCP session on stdio")?;
@@ -109,36 +111,62 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// A token cancelled on Ctrl-C or SIGTERM; `todo-agent` uses it too.
+/// A token cancelled on Ctrl-C or SIGTERM; `todo-agent` uses it too. The signal handlers are
+/// registered before this returns, so a signal that arrives at any later moment is a clean
+/// shutdown, never the default kill.
 pub fn shutdown_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let cancel = token.clone();
+    let signals = Signals::register();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signals.recv().await;
         tracing::info!("shutting down; letting open requests finish");
         cancel.cancel();
     });
     token
 }
 
-async fn wait_for_signal() {
+/// The shutdown signals, registered with the OS.
+struct Signals {
     #[cfg(unix)]
-    {
+    terminate: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    #[cfg(unix)]
+    fn register() -> Self {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+        Self {
+            terminate: signal(SignalKind::terminate()).ok(),
+            interrupt: signal(SignalKind::interrupt()).ok(),
         }
     }
+
     #[cfg(not(unix))]
-    {
+    fn register() -> Self {
+        Self {}
+    }
+
+    #[cfg(unix)]
+    async fn recv(mut self) {
+        async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+            match signal {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            () = next(&mut self.terminate) => {}
+            () = next(&mut self.interrupt) => {}
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn recv(self) {
         let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -1,6 +1,6 @@
 //! Configuration of the `todo-mcp` binary, read once from the environment at start.
 
-use std::fmt;
+use secrecy::SecretString;
 
 use crate::{auth::JwtSecret, db::DatabaseUrl};
 
@@ -17,14 +17,8 @@ pub struct Config {
     pub log_filter: String,
 }
 
-/// The `TODO_MCP_TOKEN` value. `Debug` never shows it.
-pub struct McpToken(pub String);
-
-impl fmt::Debug for McpToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("McpToken(<redacted>)")
-    }
-}
+/// The `TODO_MCP_TOKEN` value: a bearer credential, so `Debug` never shows it.
+pub type McpToken = SecretString;
 
 /// A variable that is missing or has a bad value. Displays as one line naming it.
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +53,7 @@ impl Config {
         Ok(Self {
             database_url,
             jwt_secret,
-            mcp_token: set("TODO_MCP_TOKEN").map(McpToken),
+            mcp_token: set("TODO_MCP_TOKEN").map(McpToken::from),
             log_filter: parse_log_filter(set("RUST_LOG"))?,
         })
     }
@@ -79,9 +73,13 @@ impl Config {
     }
 }
 
+/// The log filter when `RUST_LOG` is not set: our own lines at `info`; rmcp's session
+/// bookkeeping (a line per session opened, per notification) only when something is wrong.
+pub const DEFAULT_LOG_FILTER: &str = "info,rmcp=warn";
+
 /// Checks a `RUST_LOG` value so that a typo stops start-up instead of silencing logs.
 pub fn parse_log_filter(raw: Option<String>) -> Result<String, ConfigError> {
-    let filter = raw.unwrap_or_else(|| "info".to_owned());
+    let filter = raw.unwrap_or_else(|| DEFAULT_LOG_FILTER.to_owned());
     tracing_subscriber::EnvFilter::try_new(&filter).map_err(|err| ConfigError {
         variable: "RUST_LOG",
         problem: format!("is not a valid log filter: {err}"),

@@ -54,7 +54,7 @@ async def exercise(session: ClientSession) -> None:
     check(created["status"] == "created", f"status {created['status']}")
     check(json.loads(text_of(added)) == created, "text content repeats structuredContent")
     task = created["task"]
-    check(task["due_at"] == "2030-01-01T08:00:00Z", f"due_at {task['due_at']}")
+    check(task["due_at"] == "2030-01-01T08:00:00.000000Z", f"due_at {task['due_at']}")
     check(task["tags"] == ["sdk"], f"tags {task['tags']}")
 
     listed = await session.call_tool("list_tasks", {"tag": "sdk", "status": "pending"})

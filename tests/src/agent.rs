@@ -1,12 +1,35 @@
-//! The real `todo-agent` binary on a free port, and a typed HTTP client for its API.
+//! `todo-agent` for tests, and a typed HTTP client for its API.
+//!
+//! [`TestApp`] runs the real `App::build` in the test's own process on port 0, with a
+//! `Config` made in code (timing knobs included); [`AgentServer::start_process`] runs the real
+//! binary, for what only a process shows (signals, its log, its commands).
 
-use std::process::Stdio;
+use std::{
+    collections::HashMap,
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
+use todo_agent::{
+    app::App,
+    chat::ChatService,
+    config::{Config, ModelTiming, Timing},
+    retry::RetryPolicy,
+};
+use tokio::{
+    io::{AsyncBufReadExt as _, BufReader},
+    process::{Child, Command},
+    task::JoinHandle,
+};
+use tokio_util::sync::CancellationToken;
 
-use crate::{TEST_JWT_SECRET, db::TestDb, mcp::workspace_binary, process::logged_url};
+use crate::{
+    TEST_JWT_SECRET, db::TestDb, fake_openai::FakeOpenAi, mcp::workspace_binary,
+    process::logged_url,
+};
 
 /// Tells a benchmark executable which server it is to be.
 pub const BENCH_ROLE_VAR: &str = "TODO_BENCH_ROLE";
@@ -28,12 +51,133 @@ pub fn serve_if_bench_role() -> bool {
     true
 }
 
-/// A running `todo-agent`, killed when dropped.
+/// A running `todo-agent`: a child process (killed when dropped) or a server task in the
+/// test's process (stopped when dropped).
 pub struct AgentServer {
     /// `http://127.0.0.1:<port>` without a trailing slash.
     pub base: String,
     pub http: reqwest::Client,
-    _child: Child,
+    running: Running,
+}
+
+enum Running {
+    Process(Child),
+    InProcess {
+        stop: CancellationToken,
+        served: Option<JoinHandle<std::io::Result<()>>>,
+        chat: Arc<ChatService>,
+    },
+}
+
+impl Drop for AgentServer {
+    fn drop(&mut self) {
+        if let Running::InProcess { stop, served, .. } = &mut self.running {
+            stop.cancel();
+            if let Some(served) = served.take() {
+                served.abort();
+            }
+        }
+    }
+}
+
+/// The timing of in-process test servers: the production structure, at test speed. Retries
+/// are short but several fit in the budget; a 1 s `Retry-After` is still honoured.
+pub fn test_timing() -> Timing {
+    Timing {
+        heartbeat: Duration::from_millis(100),
+        shutdown_grace: Duration::from_secs(3),
+        turn_grace: Duration::from_millis(500),
+        model: ModelTiming {
+            first_chunk: Duration::from_secs(10),
+            idle: Duration::from_secs(10),
+            retry: RetryPolicy {
+                max_attempts: 5,
+                base_delay: Duration::from_millis(5),
+                max_delay: Duration::from_millis(40),
+                budget: Duration::from_millis(1_500),
+            },
+        },
+    }
+}
+
+/// Builds an in-process `todo-agent` on a test database.
+pub struct TestApp {
+    vars: HashMap<String, String>,
+    timing: Timing,
+}
+
+impl TestApp {
+    /// `todo-agent serve` on `db` in production mode with the test secret, on port 0, the
+    /// offline agent as its model, and [`test_timing`].
+    pub fn new(db: &TestDb) -> Self {
+        let vars = [
+            ("BIND", "127.0.0.1:0"),
+            ("DATABASE_URL", db.url()),
+            ("JWT_SECRET", TEST_JWT_SECRET),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect();
+        Self {
+            vars,
+            timing: test_timing(),
+        }
+    }
+
+    /// Sets an environment variable of the configuration (nothing is read from the real
+    /// environment).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.vars.insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Uses `fake` as the model.
+    pub fn model(self, fake: &FakeOpenAi) -> Self {
+        self.env("OPENAI_API_KEY", FAKE_API_KEY)
+            .env("OPENAI_BASE_URL", &fake.base_url)
+            .env("OPENAI_MODEL", "fake-model")
+    }
+
+    /// Changes the timing knobs.
+    pub fn timing(mut self, change: impl FnOnce(&mut Timing)) -> Self {
+        change(&mut self.timing);
+        self
+    }
+
+    /// Binds, migrates and serves until the returned server is dropped or stopped.
+    pub async fn start(self) -> AgentServer {
+        let mut config =
+            Config::from_lookup(|key| self.vars.get(key).cloned()).expect("a valid test config");
+        config.timing = self.timing;
+        let secret = config.jwt_secret.clone().expect("JWT_SECRET is set");
+        let acceptor = App::bind(&config).await.expect("bind port 0");
+        let app = App::build(&config, &secret, acceptor)
+            .await
+            .expect("build the app");
+        let address = app.bound_addr().expect("a bound address");
+        let chat = app.chat();
+        let stop = CancellationToken::new();
+        let served = tokio::spawn(app.run_until_stopped(stop.clone()));
+        AgentServer {
+            base: format!("http://{address}"),
+            http: http_client(),
+            running: Running::InProcess {
+                stop,
+                served: Some(served),
+                chat,
+            },
+        }
+    }
+}
+
+/// The `OPENAI_API_KEY` of tests: never sent anywhere but the fake, and never logged.
+pub const FAKE_API_KEY: &str = "sk-test-fake-key-never-logged-0123456789";
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("build an HTTP client")
 }
 
 /// A signed-up user and their API token.
@@ -68,11 +212,104 @@ impl ApiResponse {
 }
 
 impl AgentServer {
-    /// Starts `todo-agent serve` on `db` with `JWT_SECRET` set and the given extra variables.
+    /// An in-process server on `db` with the given configuration variables.
     pub async fn start(db: &TestDb, extra_env: &[(&str, &str)]) -> Self {
+        extra_env
+            .iter()
+            .fold(TestApp::new(db), |app, (key, value)| app.env(key, value))
+            .start()
+            .await
+    }
+
+    /// Starts the `todo-agent serve` binary on `db` with `JWT_SECRET` set and the given extra
+    /// variables.
+    pub async fn start_process(db: &TestDb, extra_env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(workspace_binary("todo-agent"));
         command.arg("serve");
         Self::start_command(command, db, extra_env).await
+    }
+
+    /// Starts the binary like [`Self::start_process`] and keeps every line it logs.
+    pub async fn start_logged(db: &TestDb, env: &[(&str, &str)]) -> (Self, ServerLog) {
+        let mut command = Command::new(workspace_binary("todo-agent"));
+        command
+            .arg("serve")
+            .env_clear()
+            .env("BIND", "127.0.0.1:0")
+            .env("DATABASE_URL", db.url())
+            .env("JWT_SECRET", TEST_JWT_SECRET)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("spawn todo-agent");
+        let log = ServerLog::default();
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
+        let (ready_tx, ready) = tokio::sync::oneshot::channel();
+        let kept = log.clone();
+        tokio::spawn(async move {
+            let mut ready_tx = Some(ready_tx);
+            let mut url = None;
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let (None, Some(at)) = (&url, line.find("http://")) {
+                    let found: String = line[at..]
+                        .chars()
+                        .take_while(|c| !c.is_whitespace() && *c != '"')
+                        .collect();
+                    url = Some(found.trim_end_matches('/').to_owned());
+                }
+                // The URL is logged before the migrations; "ready" after them.
+                if let Some(url) = url.as_ref().filter(|_| line.contains("ready"))
+                    && let Some(ready_tx) = ready_tx.take()
+                {
+                    let _ = ready_tx.send(url.clone());
+                }
+                kept.push(line);
+            }
+        });
+        let base = tokio::time::timeout(crate::process::START_TIMEOUT, ready)
+            .await
+            .expect("todo-agent starts in time")
+            .expect("todo-agent logs its URL");
+        let server = Self {
+            base,
+            http: http_client(),
+            running: Running::Process(child),
+        };
+        (server, log)
+    }
+
+    /// Waits (up to 10 s) until no chat turn of an in-process server is running: every reply,
+    /// however it ended, is stored.
+    pub async fn turns_settled(&self) {
+        let Running::InProcess { chat, .. } = &self.running else {
+            panic!("only an in-process server can be watched");
+        };
+        let mut running = chat.running_turns();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            running.wait_for(|count| *count == 0),
+        )
+        .await
+        .expect("the chat turns settle in time")
+        .expect("the chat service is alive");
+    }
+
+    /// Stops an in-process server the way a shutdown signal stops the binary, and waits until
+    /// it has finished (open requests and chat turns included).
+    pub async fn stop(&mut self) {
+        if let Running::InProcess { stop, served, .. } = &mut self.running {
+            stop.cancel();
+            if let Some(served) = served.take() {
+                served
+                    .await
+                    .expect("the server task ends")
+                    .expect("the server stops cleanly");
+            }
+        }
     }
 
     /// Starts the running executable again as `todo-agent serve` (its `main` must call
@@ -111,20 +348,27 @@ impl AgentServer {
         }
         let mut child = command.spawn().expect("spawn todo-agent");
         let base = logged_url(&mut child, "todo-agent", "ready").await;
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .expect("build an HTTP client");
         Self {
             base,
-            http,
-            _child: child,
+            http: http_client(),
+            running: Running::Process(child),
         }
     }
 
-    /// The server's process id, to read its memory use.
+    /// The server's process id (for a binary), to signal it or read its memory use.
     pub fn pid(&self) -> Option<u32> {
-        self._child.id()
+        match &self.running {
+            Running::Process(child) => child.id(),
+            Running::InProcess { .. } => None,
+        }
+    }
+
+    /// Waits for the process to exit and returns how it ended.
+    pub async fn wait(&mut self) -> Option<std::process::ExitStatus> {
+        match &mut self.running {
+            Running::Process(child) => child.wait().await.ok(),
+            Running::InProcess { .. } => None,
+        }
     }
 
     /// Sends a request with an optional bearer token and JSON body.
@@ -185,6 +429,51 @@ impl AgentServer {
             .await;
         assert_eq!(response.status, StatusCode::CREATED, "{:?}", response.body);
         response.body
+    }
+}
+
+/// Every line a server process logged so far.
+#[derive(Clone, Default)]
+pub struct ServerLog(Arc<LogLines>);
+
+#[derive(Default)]
+pub struct LogLines {
+    lines: Mutex<Vec<String>>,
+    added: tokio::sync::Notify,
+}
+
+impl ServerLog {
+    fn push(&self, line: String) {
+        self.0
+            .lines
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(line);
+        self.0.added.notify_waiters();
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.0
+            .lines
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Waits (up to 10 s) until a line containing `text` has been logged.
+    pub async fn wait_for(&self, text: &str) {
+        let found = async {
+            loop {
+                let added = self.0.added.notified();
+                if self.lines().iter().any(|line| line.contains(text)) {
+                    return;
+                }
+                added.await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), found)
+            .await
+            .unwrap_or_else(|_| panic!("no log line with {text:?}: {:#?}", self.lines()));
     }
 }
 

@@ -46,6 +46,8 @@ pub enum Reply {
     Status {
         status: u16,
         retry_after: Option<String>,
+        /// The error body's `message`; "scripted failure" when `None`.
+        message: Option<String>,
     },
     /// Streams the tokens, then breaks the connection without finishing.
     CutAfter(Vec<String>),
@@ -74,6 +76,7 @@ impl Reply {
         Reply::Status {
             status,
             retry_after: None,
+            message: None,
         }
     }
 
@@ -81,6 +84,16 @@ impl Reply {
         Reply::Status {
             status: 429,
             retry_after: Some(retry_after.to_owned()),
+            message: None,
+        }
+    }
+
+    /// A refusal whose body says `message`, as OpenAI's do.
+    pub fn refused(status: u16, message: &str) -> Self {
+        Reply::Status {
+            status,
+            retry_after: None,
+            message: Some(message.to_owned()),
         }
     }
 }
@@ -217,7 +230,11 @@ async fn chat_completions(state: Data<&Arc<FakeState>>, body: Json<Value>) -> Re
         Some(Reply::Status {
             status,
             retry_after,
-        }) => return error_response(status, retry_after, "scripted failure"),
+            message,
+        }) => {
+            let message = message.as_deref().unwrap_or("scripted failure");
+            return error_response(status, retry_after, message);
+        }
         Some(Reply::Text(text)) => (text_chunks(&text, Some("stop")), Ending::Done),
         Some(Reply::ToolCalls { text, calls }) => {
             let mut chunks = text_chunks(&text, None);

@@ -33,8 +33,12 @@ pub struct Account {
 /// What can go wrong with accounts.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
-    #[error("{0}")]
-    Invalid(String),
+    #[error("email is not a valid address such as ada@example.com")]
+    InvalidEmail,
+    #[error("password must be {} to {} characters long", PASSWORD_CHARS.start(), PASSWORD_CHARS.end())]
+    PasswordLength,
+    #[error("name must be at most {NAME_MAX_CHARS} characters on one line")]
+    InvalidName,
     #[error("an account with this email already exists")]
     EmailTaken,
     /// Unknown email or wrong password: deliberately one variant.
@@ -140,20 +144,14 @@ fn now() -> DateTime<Utc> {
 fn normalize_email(raw: &str) -> Result<String, AccountError> {
     let email = raw.trim().to_lowercase();
     if email.chars().count() > EMAIL_MAX_CHARS || !EmailAddress::is_valid(&email) {
-        return Err(AccountError::Invalid(
-            "email is not a valid address such as ada@example.com".to_owned(),
-        ));
+        return Err(AccountError::InvalidEmail);
     }
     Ok(email)
 }
 
 fn check_password(password: &str) -> Result<(), AccountError> {
     if !PASSWORD_CHARS.contains(&password.chars().count()) {
-        return Err(AccountError::Invalid(format!(
-            "password must be {} to {} characters long",
-            PASSWORD_CHARS.start(),
-            PASSWORD_CHARS.end()
-        )));
+        return Err(AccountError::PasswordLength);
     }
     Ok(())
 }
@@ -163,9 +161,7 @@ fn normalize_name(raw: Option<&str>) -> Result<Option<String>, AccountError> {
         return Ok(None);
     };
     if name.chars().count() > NAME_MAX_CHARS || name.chars().any(char::is_control) {
-        return Err(AccountError::Invalid(format!(
-            "name must be at most {NAME_MAX_CHARS} characters on one line"
-        )));
+        return Err(AccountError::InvalidName);
     }
     Ok(Some(name.to_owned()))
 }

@@ -1,28 +1,23 @@
 //! `/api/auth/*`: sign-up, sign-in and the current session.
 
-use std::sync::Arc;
-
-use chrono::{DateTime, Utc};
-use poem::web::cookie::{Cookie, SameSite};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
-use todo_mcp::auth::Audience;
 use uuid::Uuid;
 
 use super::{
-    ApiTags,
     error::{ApiError, ErrorResponse},
+    password::Password,
+    tags::ApiTags,
+    timestamp::Timestamp,
 };
 use crate::{
-    accounts::Account,
-    app::AppState,
-    auth::{Auth, SESSION_COOKIE},
+    accounts::{Account, AccountStore},
+    auth::{Auth, SessionIssuer},
 };
 
-/// How long a sign-in lasts.
-pub const SESSION_LIFETIME: chrono::Duration = chrono::Duration::days(7);
-
+/// Accounts and the sessions they sign in to.
 pub struct AuthApi {
-    pub state: Arc<AppState>,
+    pub accounts: AccountStore,
+    pub sessions: SessionIssuer,
 }
 
 /// A new account.
@@ -31,7 +26,8 @@ pub struct SignupRequest {
     /// A valid email address; unique, compared case-insensitively.
     pub email: String,
     /// 8 to 128 characters.
-    pub password: String,
+    #[oai(write_only)]
+    pub password: Password,
     /// How to address the person (optional).
     pub name: Option<String>,
 }
@@ -40,16 +36,18 @@ pub struct SignupRequest {
 #[derive(Debug, Object)]
 pub struct SigninRequest {
     pub email: String,
-    pub password: String,
+    #[oai(write_only)]
+    pub password: Password,
 }
 
-/// A signed-in session: use `token` as `Authorization: Bearer <token>`.
-#[derive(Debug, Object)]
+/// A signed-in session: use `token` as `Authorization: Bearer <token>`. (Not `Debug`: it
+/// holds the token.)
+#[derive(Object)]
 pub struct SessionToken {
     pub user_id: Uuid,
     /// A JWT for this API (audience `todo-agent`).
     pub token: String,
-    pub expires_at: DateTime<Utc>,
+    pub expires_at: Timestamp,
 }
 
 /// Who the token belongs to.
@@ -58,7 +56,7 @@ pub struct SessionInfo {
     pub user_id: Uuid,
     pub email: String,
     pub name: Option<String>,
-    pub expires_at: DateTime<Utc>,
+    pub expires_at: Timestamp,
 }
 
 #[derive(ApiResponse)]
@@ -81,9 +79,8 @@ impl AuthApi {
     #[oai(path = "/auth/signup", method = "post")]
     async fn signup(&self, body: Json<SignupRequest>) -> Result<SignupResponse, ErrorResponse> {
         let account = self
-            .state
             .accounts
-            .sign_up(&body.email, &body.password, body.name.as_deref())
+            .sign_up(&body.email, body.password.expose(), body.name.as_deref())
             .await
             .map_err(ApiError::from)?;
         tracing::info!(user_id = %account.id, "account created");
@@ -95,9 +92,8 @@ impl AuthApi {
     #[oai(path = "/auth/signin", method = "post")]
     async fn signin(&self, body: Json<SigninRequest>) -> Result<SigninResponse, ErrorResponse> {
         let account = self
-            .state
             .accounts
-            .sign_in(&body.email, &body.password)
+            .sign_in(&body.email, body.password.expose())
             .await
             .map_err(ApiError::from)?;
         let (token, cookie) = self.session_for(&account)?;
@@ -109,7 +105,6 @@ impl AuthApi {
     async fn session(&self, auth: Auth) -> Result<Json<SessionInfo>, ErrorResponse> {
         let caller = auth.caller();
         let account = self
-            .state
             .accounts
             .get(caller.user)
             .await
@@ -118,34 +113,22 @@ impl AuthApi {
             user_id: account.id.as_uuid(),
             email: account.email,
             name: account.name,
-            expires_at: caller.expires_at,
+            expires_at: caller.expires_at.into(),
         }))
     }
 }
 
 impl AuthApi {
     fn session_for(&self, account: &Account) -> Result<(SessionToken, String), ApiError> {
-        let issued = self
-            .state
-            .keys
-            .issue(account.id, Audience::Agent, SESSION_LIFETIME)
+        let session = self
+            .sessions
+            .issue(account.id)
             .map_err(ApiError::internal)?;
-        let security = self.state.security;
-        let mut cookie = Cookie::new_with_str(SESSION_COOKIE, issued.token.clone());
-        cookie.set_path("/");
-        cookie.set_same_site(SameSite::Lax);
-        cookie.set_http_only(security.cookie_http_only);
-        cookie.set_secure(security.cookie_secure);
-        cookie.set_max_age(
-            SESSION_LIFETIME
-                .to_std()
-                .unwrap_or(std::time::Duration::from_secs(3600)),
-        );
         let token = SessionToken {
             user_id: account.id.as_uuid(),
-            token: issued.token,
-            expires_at: issued.expires_at,
+            token: session.token,
+            expires_at: session.expires_at.into(),
         };
-        Ok((token, cookie.to_string()))
+        Ok((token, session.cookie))
     }
 }

@@ -7,9 +7,9 @@
 
 use std::{sync::Arc, time::Duration};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::{StreamExt as _, stream::BoxStream};
-use poem::{IntoResponse, Request, Response, web::sse::Event};
+use poem::{IntoResponse, Request, Response, middleware::ReqId, web::sse::Event};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Path, Query},
@@ -22,29 +22,38 @@ use tokio_stream::wrappers::ReceiverStream;
 use uuid::Uuid;
 
 use super::{
-    ApiTags,
     error::{ApiError, ErrorResponse},
+    tags::ApiTags,
+    timestamp::Timestamp,
 };
 use crate::{
-    app::AppState,
     auth::Auth,
     chat::{
-        TurnRequest,
+        ChatError, ChatService, TurnRequest,
         clock::{UserClock, Zone},
         conversations::{Conversation, StoredMessage, role_name, status_name},
         events::ChatEvent,
     },
+    telemetry::record_on_request,
 };
 
-/// How often an idle stream sends a comment line.
-const HEARTBEAT: Duration = Duration::from_secs(15);
 const CONVERSATIONS_DEFAULT: u64 = 20;
 const CONVERSATIONS_MAX: u64 = 100;
 const MESSAGES_DEFAULT: u64 = 50;
 const MESSAGES_MAX: u64 = 200;
 
+/// The assistant and the record of its conversations.
 pub struct ChatApi {
-    pub state: Arc<AppState>,
+    pub chat: Arc<ChatService>,
+    /// How often an idle stream sends a comment line.
+    pub heartbeat: Duration,
+}
+
+/// A `limit` outside its range.
+#[derive(Debug, thiserror::Error)]
+#[error("limit must be between 1 and {max}")]
+pub struct BadLimit {
+    max: u64,
 }
 
 /// A message to the assistant.
@@ -86,9 +95,9 @@ pub struct ToolCallRecord {
 pub struct ConversationBody {
     pub id: Uuid,
     pub title: String,
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
     /// When its last message was stored.
-    pub updated_at: DateTime<Utc>,
+    pub updated_at: Timestamp,
 }
 
 /// One page of conversations, most recently active first.
@@ -119,7 +128,7 @@ pub struct MessageBody {
     /// `complete`; `cancelled` when the client left before the reply was finished;
     /// `failed` when the model failed or the step limit was reached.
     pub status: String,
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
 }
 
 /// A tool call as stored.
@@ -199,6 +208,7 @@ impl ChatApi {
     async fn chat(
         &self,
         request: &Request,
+        request_id: ReqId,
         auth: Auth,
         user_id: Path<Uuid>,
         body: Json<ChatRequest>,
@@ -210,20 +220,21 @@ impl ChatApi {
             time_zone,
         } = body.0;
         let zone = match time_zone.as_deref().filter(|zone| !zone.trim().is_empty()) {
-            Some(raw) => Zone::parse(raw).map_err(ApiError::Invalid)?,
-            None => Zone::parse("UTC").map_err(ApiError::Invalid)?,
+            Some(raw) => Zone::parse(raw).map_err(ApiError::invalid)?,
+            None => Zone::utc(),
         };
         let started = self
-            .state
             .chat
             .start_turn(TurnRequest {
                 user,
                 conversation_id,
                 message,
                 clock: UserClock::new(zone, Utc::now()),
+                request_id: Some(request_id.to_string()),
             })
             .await
             .map_err(ApiError::from)?;
+        record_on_request("conversation_id", &started.conversation_id);
         if wants_json(request) {
             return Ok(ChatResponse::Json(Json(
                 collect(started.conversation_id, started.events).await?,
@@ -233,7 +244,7 @@ impl ChatApi {
         let events = ReceiverStream::new(started.events).boxed();
         Ok(ChatResponse::Stream(
             EventStream::new(events)
-                .keep_alive(HEARTBEAT)
+                .keep_alive(self.heartbeat)
                 .to_event(move |event| {
                     next_id += 1;
                     Event::message(event.to_json_string()).id(next_id.to_string())
@@ -255,9 +266,8 @@ impl ChatApi {
         let user = auth.require(*user_id)?;
         let limit = page_size(limit.0, CONVERSATIONS_DEFAULT, CONVERSATIONS_MAX)?;
         let page = self
-            .state
             .chat
-            .conversations
+            .conversations()
             .list(user, limit, cursor.0.as_deref())
             .await
             .map_err(ApiError::from)?;
@@ -289,14 +299,14 @@ impl ChatApi {
     ) -> Result<Json<MessagePage>, ErrorResponse> {
         let user = auth.require(*user_id)?;
         let limit = page_size(limit.0, MESSAGES_DEFAULT, MESSAGES_MAX)?;
-        let conversations = &self.state.chat.conversations;
+        let conversations = self.chat.conversations();
         if conversations
             .find(user, *conversation_id)
             .await
             .map_err(ApiError::from)?
             .is_none()
         {
-            return Err(ApiError::NotFound("no such conversation".to_owned()).into());
+            return Err(ApiError::from(ChatError::NoSuchConversation).into());
         }
         let page = conversations
             .page(*conversation_id, before.0, limit)
@@ -318,19 +328,23 @@ impl ChatApi {
     ) -> Result<DeletedConversation, ErrorResponse> {
         let user = auth.require(*user_id)?;
         let deleted = self
-            .state
             .chat
-            .conversations
+            .conversations()
             .delete(user, *conversation_id)
             .await
             .map_err(ApiError::from)?;
         if deleted {
             Ok(DeletedConversation::Deleted)
         } else {
-            Err(ApiError::NotFound("no such conversation".to_owned()).into())
+            Err(ApiError::from(ChatError::NoSuchConversation).into())
         }
     }
 }
+
+/// The turn's events stopped before `done` or `error` (a bug: every turn ends with one).
+#[derive(Debug, thiserror::Error)]
+#[error("the chat turn ended without an answer")]
+struct TurnEndedEarly;
 
 /// JSON only when the client asks for it and not for an event stream.
 fn wants_json(request: &Request) -> bool {
@@ -380,27 +394,17 @@ async fn collect(
                 reply.finish_reason = done.finish_reason;
                 return Ok(reply);
             }
-            ChatEvent::Error(error) => {
-                return Err(ApiError::Upstream {
-                    code: error.code,
-                    message: error.message,
-                    retryable: error.retryable,
-                });
-            }
+            ChatEvent::Error(error) => return Err(ApiError::Turn(error)),
         }
     }
-    Err(ApiError::Internal(
-        "the chat turn ended without an answer".into(),
-    ))
+    Err(ApiError::internal(TurnEndedEarly))
 }
 
 fn page_size(requested: Option<i64>, default: u64, max: u64) -> Result<u64, ApiError> {
     match requested {
         None => Ok(default),
         Some(limit) if (1..=max as i64).contains(&limit) => Ok(limit as u64),
-        Some(_) => Err(ApiError::Invalid(format!(
-            "limit must be between 1 and {max}"
-        ))),
+        Some(_) => Err(ApiError::invalid(BadLimit { max })),
     }
 }
 
@@ -408,8 +412,8 @@ fn conversation_body(conversation: Conversation) -> ConversationBody {
     ConversationBody {
         id: conversation.id,
         title: conversation.title,
-        created_at: conversation.created_at,
-        updated_at: conversation.updated_at,
+        created_at: conversation.created_at.into(),
+        updated_at: conversation.updated_at.into(),
     }
 }
 
@@ -432,6 +436,6 @@ fn message_body(message: StoredMessage) -> MessageBody {
         tool_name: message.tool_name,
         is_error: message.is_error,
         status: status_name(message.status).to_owned(),
-        created_at: message.created_at,
+        created_at: message.created_at.into(),
     }
 }

@@ -5,12 +5,16 @@
 //! (bad JSON, unknown route, wrong content type, oversized body) go through
 //! [`render_poem_error`]. 5xx bodies never carry the cause: it is logged here, once.
 
+use std::error::Error as StdError;
+
 use poem::{IntoResponse, Response, http::StatusCode};
 use poem_openapi::{ApiResponse, Object, payload::Json};
 
 use crate::{
     accounts::AccountError,
-    chat::{ChatError, conversations::ConversationError},
+    auth::WrongUser,
+    chat::{ChatError, conversations::ConversationError, events::ErrorEvent},
+    error_code::ErrorCode,
     tasks::TaskCallError,
 };
 use todo_mcp::tools::ToolErrorKind;
@@ -18,79 +22,70 @@ use todo_mcp::tools::ToolErrorKind;
 /// The challenge sent with every 401.
 pub const WWW_AUTHENTICATE: &str = r#"Bearer realm="todo-agent""#;
 
-/// A failed request.
+type Cause = Box<dyn StdError + Send + Sync>;
+
+/// A failed request. The status, the code and `retryable` come from [`ErrorCode`]'s table.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// 400: the request cannot be read.
-    #[error("{0}")]
-    BadRequest(String),
-    /// 401: no valid token (bearer or `todo_session` cookie).
+    /// No valid token (bearer or `todo_session` cookie).
     #[error("a valid bearer token or session cookie is required")]
     Unauthorized,
-    /// 401 on sign-in: the same answer for an unknown email and a wrong password.
+    /// Sign-in failed: the same answer for an unknown email and a wrong password.
     #[error("wrong email or password")]
     BadCredentials,
-    /// 403: the token is valid but not for this user, or a cross-site request.
-    #[error("{0}")]
-    Forbidden(&'static str),
-    /// 404: nothing here for this user.
-    #[error("{0}")]
-    NotFound(String),
-    /// 409: the request conflicts with the current state.
-    #[error("{0}")]
-    Conflict(String),
-    /// 422: understood but invalid; the message says what to fix.
-    #[error("{0}")]
-    Invalid(String),
-    /// 502 or 503: the model failed; 503 when trying again may work.
-    #[error("{message}")]
-    Upstream {
-        code: String,
-        message: String,
-        retryable: bool,
-    },
-    /// 503: a dependency (the database, the MCP task server) is unavailable.
+    /// The client's request cannot be served as it is (403, 404, 409, 422); `cause` is one of
+    /// our own typed errors, and its sentence is the message.
+    #[error("{cause}")]
+    Refused { code: ErrorCode, cause: Cause },
+    /// A chat turn failed after it started (the JSON mode); the event says how.
+    #[error("{}", .0.message)]
+    Turn(ErrorEvent),
+    /// A dependency (the database, the MCP task server) is unavailable.
     #[error("the service is temporarily unavailable; try again shortly")]
-    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// 500: a bug or an unexpected failure.
+    Unavailable(#[source] Cause),
+    /// A bug or an unexpected failure.
     #[error("internal error")]
-    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Internal(#[source] Cause),
 }
 
 impl ApiError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ApiError::Unauthorized | ApiError::BadCredentials => ErrorCode::Unauthorized,
+            ApiError::Refused { code, .. } => *code,
+            ApiError::Turn(event) => event.code,
+            ApiError::Unavailable(_) => ErrorCode::Unavailable,
+            ApiError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
-        match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized | ApiError::BadCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Upstream {
-                retryable: true, ..
-            } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Upstream { .. } => StatusCode::BAD_GATEWAY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.code().status()
     }
 
-    pub fn code(&self) -> &str {
-        match self {
-            ApiError::BadRequest(_) => "bad_request",
-            ApiError::Unauthorized | ApiError::BadCredentials => "unauthorized",
-            ApiError::Forbidden(_) => "forbidden",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::Conflict(_) => "conflict",
-            ApiError::Invalid(_) => "invalid",
-            ApiError::Upstream { code, .. } => code,
-            ApiError::Unavailable(_) => "unavailable",
-            ApiError::Internal(_) => "internal",
-        }
-    }
-
-    pub fn internal(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+    pub fn internal(err: impl StdError + Send + Sync + 'static) -> Self {
         ApiError::Internal(Box::new(err))
+    }
+
+    pub fn unavailable(err: impl StdError + Send + Sync + 'static) -> Self {
+        ApiError::Unavailable(Box::new(err))
+    }
+
+    /// 422: a value the client sent is invalid; `err` says which and why.
+    pub fn invalid(err: impl StdError + Send + Sync + 'static) -> Self {
+        Self::refused(ErrorCode::Invalid, err)
+    }
+
+    /// 404: nothing of this user's here.
+    pub fn not_found(err: impl StdError + Send + Sync + 'static) -> Self {
+        Self::refused(ErrorCode::NotFound, err)
+    }
+
+    fn refused(code: ErrorCode, err: impl StdError + Send + Sync + 'static) -> Self {
+        ApiError::Refused {
+            code,
+            cause: Box::new(err),
+        }
     }
 }
 
@@ -104,7 +99,7 @@ pub struct ErrorBody {
 #[derive(Debug, Object)]
 pub struct ErrorDetail {
     /// A stable, machine-readable code such as `not_found` or `invalid`.
-    pub code: String,
+    pub code: ErrorCode,
     /// One sentence for a person.
     pub message: String,
 }
@@ -144,49 +139,64 @@ pub enum ErrorResponse {
     Unavailable(Json<ErrorBody>),
 }
 
-fn body(code: &str, message: String) -> Json<ErrorBody> {
+fn body(code: ErrorCode, message: String) -> Json<ErrorBody> {
     Json(ErrorBody {
-        error: ErrorDetail {
-            code: code.to_owned(),
-            message,
-        },
+        error: ErrorDetail { code, message },
     })
 }
 
 impl From<ApiError> for ErrorResponse {
     fn from(err: ApiError) -> Self {
         if let ApiError::Internal(cause) | ApiError::Unavailable(cause) = &err {
-            tracing::error!(error = %cause, error.cause_chain = ?cause, status = %err.status(), "request failed");
+            tracing::error!(
+                error = %cause,
+                cause_chain = %crate::telemetry::cause_chain(cause.as_ref()),
+                status = %err.status(),
+                "request failed"
+            );
         }
+        let status = err.status();
         let json = body(err.code(), err.to_string());
-        match err {
-            ApiError::BadRequest(_) => ErrorResponse::BadRequest(json),
-            ApiError::Unauthorized | ApiError::BadCredentials => {
+        match status {
+            StatusCode::BAD_REQUEST => ErrorResponse::BadRequest(json),
+            StatusCode::UNAUTHORIZED => {
                 ErrorResponse::Unauthorized(json, WWW_AUTHENTICATE.to_owned())
             }
-            ApiError::Forbidden(_) => ErrorResponse::Forbidden(json),
-            ApiError::NotFound(_) => ErrorResponse::NotFound(json),
-            ApiError::Conflict(_) => ErrorResponse::Conflict(json),
-            ApiError::Invalid(_) => ErrorResponse::Unprocessable(json),
-            ApiError::Upstream {
-                retryable: true, ..
-            } => ErrorResponse::Unavailable(json),
-            ApiError::Upstream { .. } => ErrorResponse::BadGateway(json),
-            ApiError::Unavailable(_) => ErrorResponse::Unavailable(json),
-            ApiError::Internal(_) => ErrorResponse::Internal(json),
+            StatusCode::FORBIDDEN => ErrorResponse::Forbidden(json),
+            StatusCode::NOT_FOUND => ErrorResponse::NotFound(json),
+            StatusCode::CONFLICT => ErrorResponse::Conflict(json),
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorResponse::PayloadTooLarge(json),
+            StatusCode::UNPROCESSABLE_ENTITY => ErrorResponse::Unprocessable(json),
+            StatusCode::BAD_GATEWAY => ErrorResponse::BadGateway(json),
+            StatusCode::SERVICE_UNAVAILABLE => ErrorResponse::Unavailable(json),
+            _ => ErrorResponse::Internal(json),
         }
+    }
+}
+
+impl From<WrongUser> for ErrorResponse {
+    fn from(err: WrongUser) -> Self {
+        ApiError::from(err).into()
+    }
+}
+
+impl From<WrongUser> for ApiError {
+    fn from(err: WrongUser) -> Self {
+        ApiError::refused(ErrorCode::Forbidden, err)
     }
 }
 
 impl From<AccountError> for ApiError {
     fn from(err: AccountError) -> Self {
         match err {
-            AccountError::Invalid(message) => ApiError::Invalid(message),
-            AccountError::EmailTaken => ApiError::Conflict(err.to_string()),
+            AccountError::InvalidEmail
+            | AccountError::PasswordLength
+            | AccountError::InvalidName => ApiError::invalid(err),
+            AccountError::EmailTaken => ApiError::refused(ErrorCode::Conflict, err),
             AccountError::BadCredentials => ApiError::BadCredentials,
             AccountError::NotFound => ApiError::Unauthorized,
             AccountError::Hashing(_) => ApiError::internal(err),
-            AccountError::Store(_) => ApiError::Unavailable(Box::new(err)),
+            AccountError::Store(_) => ApiError::unavailable(err),
         }
     }
 }
@@ -194,17 +204,17 @@ impl From<AccountError> for ApiError {
 /// A host table could not be read or written: the database is the unavailable dependency.
 impl From<sea_orm::DbErr> for ApiError {
     fn from(err: sea_orm::DbErr) -> Self {
-        ApiError::Unavailable(Box::new(err))
+        ApiError::unavailable(err)
     }
 }
 
 impl From<ChatError> for ApiError {
     fn from(err: ChatError) -> Self {
         match err {
-            ChatError::Invalid(message) => ApiError::Invalid(message),
-            ChatError::NotFound => ApiError::NotFound("no such conversation".to_owned()),
-            ChatError::Stopping => ApiError::Unavailable(Box::new(err)),
-            ChatError::Store(_) => ApiError::Unavailable(Box::new(err)),
+            ChatError::EmptyMessage | ChatError::MessageTooLong { .. } => ApiError::invalid(err),
+            ChatError::NoSuchConversation => ApiError::not_found(err),
+            ChatError::Stopping => ApiError::refused(ErrorCode::ShuttingDown, err),
+            ChatError::Store(err) => err.into(),
         }
     }
 }
@@ -212,28 +222,29 @@ impl From<ChatError> for ApiError {
 impl From<ConversationError> for ApiError {
     fn from(err: ConversationError) -> Self {
         match err {
-            ConversationError::Invalid(message) => ApiError::Invalid(message),
-            ConversationError::Store(_) => ApiError::Unavailable(Box::new(err)),
+            ConversationError::BadCursor => ApiError::invalid(err),
+            ConversationError::Store(_) => ApiError::unavailable(err),
+            ConversationError::Corrupt { .. } | ConversationError::Encode(_) => {
+                ApiError::internal(err)
+            }
         }
     }
 }
 
 impl From<TaskCallError> for ApiError {
     fn from(err: TaskCallError) -> Self {
-        match err {
-            TaskCallError::Tool { kind, message } => match kind {
-                ToolErrorKind::InvalidArgument => ApiError::Invalid(message),
-                ToolErrorKind::NotFound => ApiError::NotFound(message),
-                ToolErrorKind::Conflict => ApiError::Conflict(message),
-                ToolErrorKind::Unavailable => {
-                    ApiError::Unavailable(Box::new(TaskCallError::Tool { kind, message }))
-                }
-                ToolErrorKind::Unauthenticated => {
-                    ApiError::internal(TaskCallError::Tool { kind, message })
-                }
+        match &err {
+            TaskCallError::Tool { kind, .. } => match kind {
+                ToolErrorKind::InvalidArgument => ApiError::invalid(err),
+                ToolErrorKind::NotFound => ApiError::not_found(err),
+                ToolErrorKind::Conflict => ApiError::refused(ErrorCode::Conflict, err),
+                ToolErrorKind::Unavailable => ApiError::unavailable(err),
+                ToolErrorKind::Unauthenticated => ApiError::internal(err),
             },
-            TaskCallError::Unreachable(_) => ApiError::Unavailable(Box::new(err)),
-            TaskCallError::Protocol(_) => ApiError::internal(err),
+            TaskCallError::Unreachable(_) => ApiError::unavailable(err),
+            TaskCallError::NotAnObject { .. }
+            | TaskCallError::NoStructuredContent { .. }
+            | TaskCallError::BadResult { .. } => ApiError::internal(err),
         }
     }
 }
@@ -245,30 +256,18 @@ pub async fn render_poem_error(err: poem::Error) -> Response {
         return err.into_response();
     }
     let status = err.status();
-    let (code, message) = match status {
-        StatusCode::BAD_REQUEST => ("bad_request", err.to_string()),
-        StatusCode::UNAUTHORIZED => ("unauthorized", ApiError::Unauthorized.to_string()),
-        StatusCode::FORBIDDEN => ("forbidden", err.to_string()),
-        StatusCode::NOT_FOUND => ("not_found", "no such route".to_owned()),
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", err.to_string()),
-        StatusCode::PAYLOAD_TOO_LARGE => (
-            "payload_too_large",
-            "the request body is larger than 1 MiB".to_owned(),
-        ),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", err.to_string()),
-        status if status.is_client_error() => ("bad_request", err.to_string()),
+    let code = ErrorCode::for_status(status);
+    let message = match code {
+        ErrorCode::Unauthorized => ApiError::Unauthorized.to_string(),
+        ErrorCode::NotFound => "no such route".to_owned(),
+        ErrorCode::PayloadTooLarge => "the request body is larger than 1 MiB".to_owned(),
+        _ if status.is_client_error() => err.to_string(),
         _ => {
             tracing::error!(error = %err, %status, "request failed");
-            ("internal", "internal error".to_owned())
+            "internal error".to_owned()
         }
     };
-    let mut response = Json(ErrorBody {
-        error: ErrorDetail {
-            code: code.to_owned(),
-            message,
-        },
-    })
-    .into_response();
+    let mut response = body(code, message).into_response();
     response.set_status(status);
     if status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(
@@ -283,33 +282,30 @@ pub async fn render_poem_error(err: poem::Error) -> Response {
 mod tests {
     use super::*;
 
-    /// Pins the status and code of every variant.
+    /// Each kind of failure gets its code (and through the table, its status).
     #[test]
-    fn every_error_has_its_status_and_code() {
-        let boxed = || -> Box<dyn std::error::Error + Send + Sync> { "cause".into() };
+    fn errors_map_to_their_codes() {
+        let boxed = || -> Cause { "cause".into() };
         let table = [
-            (ApiError::BadRequest("x".into()), 400, "bad_request"),
-            (ApiError::Unauthorized, 401, "unauthorized"),
-            (ApiError::BadCredentials, 401, "unauthorized"),
-            (ApiError::Forbidden("x"), 403, "forbidden"),
-            (ApiError::NotFound("x".into()), 404, "not_found"),
-            (ApiError::Conflict("x".into()), 409, "conflict"),
-            (ApiError::Invalid("x".into()), 422, "invalid"),
+            (ApiError::Unauthorized, ErrorCode::Unauthorized),
+            (ApiError::BadCredentials, ErrorCode::Unauthorized),
+            (ApiError::from(WrongUser), ErrorCode::Forbidden),
             (
-                ApiError::Upstream {
-                    code: "upstream_error".into(),
-                    message: "x".into(),
-                    retryable: false,
-                },
-                502,
-                "upstream_error",
+                ApiError::from(ChatError::NoSuchConversation),
+                ErrorCode::NotFound,
             ),
-            (ApiError::Unavailable(boxed()), 503, "unavailable"),
-            (ApiError::Internal(boxed()), 500, "internal"),
+            (ApiError::from(ChatError::EmptyMessage), ErrorCode::Invalid),
+            (ApiError::from(ChatError::Stopping), ErrorCode::ShuttingDown),
+            (
+                ApiError::from(AccountError::EmailTaken),
+                ErrorCode::Conflict,
+            ),
+            (ApiError::Unavailable(boxed()), ErrorCode::Unavailable),
+            (ApiError::Internal(boxed()), ErrorCode::Internal),
         ];
-        for (err, status, code) in table {
-            assert_eq!(err.status().as_u16(), status, "{err:?}");
-            assert_eq!(err.code(), code);
+        for (err, code) in table {
+            assert_eq!(err.code(), code, "{err:?}");
+            assert_eq!(err.status(), code.status());
         }
     }
 

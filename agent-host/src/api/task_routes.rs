@@ -3,29 +3,44 @@
 //! Each request opens an MCP session for the caller, converts the request into tool arguments
 //! and the tool result into the response; nothing else happens here.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
+use poem::middleware::ReqId;
 use poem_openapi::{
     ApiResponse, Enum, Object, OpenApi,
     param::{Path, Query},
     payload::Json,
 };
-use todo_mcp::tools::dto::{
-    AddTaskArgs, CompleteTaskArgs, DeleteTaskArgs, GetTaskArgs, ListTasksArgs, PriorityView,
-    TaskChangeView, TaskListView, TaskView, UpdateTaskArgs,
+use todo_mcp::tools::{
+    ToolName,
+    dto::{
+        AddTaskArgs, CompleteTaskArgs, DeleteTaskArgs, GetTaskArgs, ListTasksArgs, PriorityView,
+        TaskChangeView, TaskListView, TaskView, UpdateTaskArgs,
+    },
+    trace::TraceContext,
 };
 use uuid::Uuid;
 
 use super::{
-    ApiTags,
     error::{ApiError, ErrorResponse},
+    tags::ApiTags,
+    timestamp::Timestamp,
 };
-use crate::{app::AppState, auth::Auth, tasks::TaskSession};
+use crate::{
+    auth::Auth,
+    tasks::{TaskGateway, TaskSession},
+};
 
+/// The task routes: a frontend over the MCP task tools.
 pub struct TaskApi {
-    pub state: Arc<AppState>,
+    pub tasks: TaskGateway,
 }
+
+/// `PATCH` named no field to change.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "nothing to change; give at least one of title, description, priority, due_at, tags, completed"
+)]
+pub struct NothingToChange;
 
 /// A task.
 #[derive(Debug, Object)]
@@ -35,13 +50,13 @@ pub struct TaskBody {
     pub title: String,
     pub description: Option<String>,
     pub completed: bool,
-    pub completed_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<Timestamp>,
     pub priority: Priority,
-    pub due_at: Option<DateTime<Utc>>,
+    pub due_at: Option<Timestamp>,
     /// Lower case, sorted.
     pub tags: Vec<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// How urgent a task is.
@@ -116,6 +131,7 @@ impl TaskApi {
     )]
     async fn list(
         &self,
+        request_id: ReqId,
         auth: Auth,
         user_id: Path<Uuid>,
         /// `all` (default), `pending` or `completed`.
@@ -131,7 +147,7 @@ impl TaskApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<TaskPage>, ErrorResponse> {
-        let session = self.session(&auth, *user_id).await?;
+        let session = self.session(&auth, *user_id, &request_id).await?;
         let args = ListTasksArgs {
             status: status.0,
             query: q.0,
@@ -141,7 +157,7 @@ impl TaskApi {
             cursor: cursor.0,
         };
         let page: TaskListView = session
-            .call("list_tasks", &args)
+            .call(ToolName::ListTasks, &args)
             .await
             .map_err(ApiError::from)?;
         Ok(Json(TaskPage {
@@ -158,11 +174,12 @@ impl TaskApi {
     #[oai(path = "/:user_id/tasks", method = "post")]
     async fn create(
         &self,
+        request_id: ReqId,
         auth: Auth,
         user_id: Path<Uuid>,
         body: Json<NewTask>,
     ) -> Result<CreatedTask, ErrorResponse> {
-        let session = self.session(&auth, *user_id).await?;
+        let session = self.session(&auth, *user_id, &request_id).await?;
         let NewTask {
             title,
             description,
@@ -178,7 +195,7 @@ impl TaskApi {
             tags,
         };
         let change: TaskChangeView = session
-            .call("add_task", &args)
+            .call(ToolName::AddTask, &args)
             .await
             .map_err(ApiError::from)?;
         Ok(CreatedTask::Created(Json(change.task.try_into()?)))
@@ -188,16 +205,17 @@ impl TaskApi {
     #[oai(path = "/:user_id/tasks/:task_id", method = "get")]
     async fn get(
         &self,
+        request_id: ReqId,
         auth: Auth,
         user_id: Path<Uuid>,
         task_id: Path<Uuid>,
     ) -> Result<Json<TaskBody>, ErrorResponse> {
-        let session = self.session(&auth, *user_id).await?;
+        let session = self.session(&auth, *user_id, &request_id).await?;
         let args = GetTaskArgs {
             task_id: task_id.0.to_string(),
         };
         let task: TaskView = session
-            .call("get_task", &args)
+            .call(ToolName::GetTask, &args)
             .await
             .map_err(ApiError::from)?;
         Ok(Json(task.try_into()?))
@@ -207,12 +225,13 @@ impl TaskApi {
     #[oai(path = "/:user_id/tasks/:task_id", method = "patch")]
     async fn update(
         &self,
+        request_id: ReqId,
         auth: Auth,
         user_id: Path<Uuid>,
         task_id: Path<Uuid>,
         body: Json<TaskChanges>,
     ) -> Result<Json<TaskBody>, ErrorResponse> {
-        let session = self.session(&auth, *user_id).await?;
+        let session = self.session(&auth, *user_id, &request_id).await?;
         let TaskChanges {
             title,
             description,
@@ -236,17 +255,13 @@ impl TaskApi {
             || edits.due_at.is_some()
             || edits.tags.is_some();
         if !has_edits && completed.is_none() {
-            return Err(ApiError::Invalid(
-                "nothing to change; give at least one of title, description, priority, due_at, tags, completed"
-                    .to_owned(),
-            )
-            .into());
+            return Err(ApiError::invalid(NothingToChange).into());
         }
         // Edits first: when they are invalid, the completion is not applied either.
         let mut latest = None;
         if has_edits {
             let change: TaskChangeView = session
-                .call("update_task", &edits)
+                .call(ToolName::UpdateTask, &edits)
                 .await
                 .map_err(ApiError::from)?;
             latest = Some(change.task);
@@ -257,12 +272,12 @@ impl TaskApi {
                 completed: Some(completed),
             };
             let change: TaskChangeView = session
-                .call("complete_task", &args)
+                .call(ToolName::CompleteTask, &args)
                 .await
                 .map_err(ApiError::from)?;
             latest = Some(change.task);
         }
-        let task = latest.ok_or_else(|| ApiError::Invalid("nothing to change".to_owned()))?;
+        let task = latest.ok_or_else(|| ApiError::invalid(NothingToChange))?;
         Ok(Json(task.try_into()?))
     }
 
@@ -270,16 +285,17 @@ impl TaskApi {
     #[oai(path = "/:user_id/tasks/:task_id", method = "delete")]
     async fn delete(
         &self,
+        request_id: ReqId,
         auth: Auth,
         user_id: Path<Uuid>,
         task_id: Path<Uuid>,
     ) -> Result<DeletedTask, ErrorResponse> {
-        let session = self.session(&auth, *user_id).await?;
+        let session = self.session(&auth, *user_id, &request_id).await?;
         let args = DeleteTaskArgs {
             task_id: task_id.0.to_string(),
         };
         let _: TaskChangeView = session
-            .call("delete_task", &args)
+            .call(ToolName::DeleteTask, &args)
             .await
             .map_err(ApiError::from)?;
         Ok(DeletedTask::Deleted)
@@ -288,9 +304,18 @@ impl TaskApi {
 
 impl TaskApi {
     /// Checks that the caller is `user_id` and opens an MCP session for them.
-    async fn session(&self, auth: &Auth, user_id: Uuid) -> Result<TaskSession, ApiError> {
+    async fn session(
+        &self,
+        auth: &Auth,
+        user_id: Uuid,
+        request_id: &ReqId,
+    ) -> Result<TaskSession, ApiError> {
         let user = auth.require(user_id)?;
-        Ok(self.state.tasks.open(user).await?)
+        let trace = TraceContext {
+            request_id: Some(request_id.to_string()),
+            conversation_id: None,
+        };
+        Ok(self.tasks.open(user).await?.with_trace(trace))
     }
 }
 
@@ -298,9 +323,9 @@ impl TryFrom<TaskView> for TaskBody {
     type Error = ErrorResponse;
 
     fn try_from(task: TaskView) -> Result<Self, Self::Error> {
-        fn time(raw: &str) -> Result<DateTime<Utc>, ApiError> {
+        fn time(raw: &str) -> Result<Timestamp, ApiError> {
             DateTime::parse_from_rfc3339(raw)
-                .map(|it| it.with_timezone(&Utc))
+                .map(|it| Timestamp(it.with_timezone(&Utc)))
                 .map_err(ApiError::internal)
         }
         Ok(TaskBody {

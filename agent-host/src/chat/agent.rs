@@ -9,34 +9,46 @@
 use std::sync::Arc;
 
 use serde_json::Value;
+use todo_mcp::{
+    task::UserId,
+    tools::{ToolErrorKind, trace::TraceContext},
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use super::{
-    ChatService,
     clock::UserClock,
-    conversations::{MessageStatus, NewMessage, Role},
+    conversations::{ConversationError, ConversationStore, MessageStatus, NewMessage, Role},
     events::{
         ChatEvent, ChunkEvent, DoneEvent, ErrorEvent, StartEvent, ToolCallEvent, ToolResultEvent,
     },
     history::{self, HISTORY_TOKEN_BUDGET, to_history},
     model::{
-        ChatMessage, ModelDelta, ModelError, ModelRequest, ToolCall, ToolCallAssembler, ToolSpec,
+        ChatMessage, ChatModel, ModelDelta, ModelError, ModelRequest, ToolCall, ToolCallAssembler,
+        ToolSpec,
     },
 };
-use crate::tasks::{TaskCallError, TaskSession, ToolOutcome};
-use todo_mcp::task::UserId;
+use crate::{
+    error_code::ErrorCode,
+    tasks::{TaskCallError, TaskGateway, TaskSession, ToolOutcome},
+    telemetry::cause_chain,
+};
 
 /// The most model requests one turn makes: a reply that keeps calling tools stops here.
 pub const MAX_STEPS: usize = 8;
 
 /// A turn ready to run.
 pub struct Turn {
-    pub service: Arc<ChatService>,
+    pub conversations: ConversationStore,
+    pub model: Arc<dyn ChatModel>,
+    pub tasks: TaskGateway,
     pub user: UserId,
     pub conversation_id: Uuid,
     pub clock: UserClock,
+    /// The HTTP request that started the turn, for the task server's logs.
+    pub request_id: Option<String>,
     /// Cancelled when the host shuts down.
     pub stopping: CancellationToken,
 }
@@ -78,11 +90,19 @@ impl Turn {
             End::Failed => MessageStatus::Failed,
         };
         // Stored as far as it got, and marked so.
-        if let Err(err) = self
+        match self
             .store(reply.id, Role::Assistant, reply.text, Vec::new(), status)
             .await
         {
-            tracing::error!(error = %err, conversation = %self.conversation_id, "could not store a cut reply");
+            Ok(()) => tracing::info!(
+                ?status,
+                "chat turn ended early; the reply is stored as far as it got"
+            ),
+            Err(err) => tracing::error!(
+                error = %err,
+                cause_chain = %cause_chain(&err),
+                "could not store a cut reply"
+            ),
         }
     }
 
@@ -97,8 +117,11 @@ impl Turn {
             Ok(prepared) => prepared,
             Err(error) => return fail(events, error).await,
         };
-        for _ in 0..MAX_STEPS {
-            let step = match self.step(events, &history, &tools, reply).await {
+        for number in 1..=MAX_STEPS {
+            let step = self
+                .step(events, &history, &tools, reply)
+                .instrument(tracing::info_span!("model_step", step = number));
+            let step = match step.await {
                 Ok(step) => step,
                 Err(end) => return end,
             };
@@ -132,27 +155,33 @@ impl Turn {
                 return End::Cancelled;
             }
         }
+        tracing::warn!(
+            steps = MAX_STEPS,
+            "the model did not finish within the step limit"
+        );
         fail(
             events,
-            ErrorEvent {
-                code: "step_limit".to_owned(),
-                message: format!(
+            ErrorEvent::new(
+                ErrorCode::StepLimit,
+                format!(
                     "The assistant stopped after {MAX_STEPS} steps without finishing its answer."
                 ),
-                retryable: false,
-            },
+            ),
         )
         .await
     }
 
     /// The MCP session, its tools and the history, read from the database.
     async fn prepare(&self) -> Result<(TaskSession, Vec<ToolSpec>, Vec<ChatMessage>), ErrorEvent> {
-        let service = &self.service;
-        let session = service
+        let session = self
             .tasks
             .open(self.user)
             .await
-            .map_err(tools_unavailable)?;
+            .map_err(tools_unavailable)?
+            .with_trace(TraceContext {
+                request_id: self.request_id.clone(),
+                conversation_id: Some(self.conversation_id.to_string()),
+            });
         let tools = session
             .tools()
             .await
@@ -167,7 +196,7 @@ impl Turn {
                 parameters: Value::Object((*tool.input_schema).clone()),
             })
             .collect();
-        let stored = history::load(&service.conversations, self.conversation_id)
+        let stored = history::load(&self.conversations, self.conversation_id)
             .await
             .map_err(internal)?;
         let mut history = vec![ChatMessage::System(system_prompt(
@@ -195,7 +224,7 @@ impl Turn {
             biased;
             () = events.closed() => return Err(End::Cancelled),
             () = self.stopping.cancelled() => return Err(fail(events, shutting_down()).await),
-            started = self.service.provider.start(request) => match started {
+            started = self.model.start(request) => match started {
                 Ok(stream) => stream,
                 Err(error) => return Err(fail(events, model_error(error)).await),
             },
@@ -224,11 +253,7 @@ impl Turn {
             }
         }
         let Some(finish_reason) = finish else {
-            let error = ModelError {
-                retryable: true,
-                message: "The model's reply broke off before it was finished.".to_owned(),
-            };
-            return Err(fail(events, model_error(error)).await);
+            return Err(fail(events, model_error(ModelError::BrokeOff)).await);
         };
         if !calls.is_empty() {
             return Ok(Step::ToolCalls(calls.finish()));
@@ -246,6 +271,7 @@ impl Turn {
         {
             return Err(fail(events, internal(err)).await);
         }
+        tracing::info!(finish_reason = %finish_reason, "chat turn done");
         let done = ChatEvent::Done(DoneEvent {
             message_id: reply.id,
             finish_reason,
@@ -276,7 +302,7 @@ impl Turn {
             .await;
         let outcome = if !tools.iter().any(|tool| tool.name == call.name) {
             ToolOutcome::failed(
-                "invalid_argument",
+                ToolErrorKind::InvalidArgument,
                 format!("There is no tool named {:?}.", call.name),
             )
         } else {
@@ -288,17 +314,16 @@ impl Turn {
                     }
                 }
                 Ok(_) => ToolOutcome::failed(
-                    "invalid_argument",
+                    ToolErrorKind::InvalidArgument,
                     "The arguments must be a JSON object.".to_owned(),
                 ),
                 Err(err) => ToolOutcome::failed(
-                    "invalid_argument",
+                    ToolErrorKind::InvalidArgument,
                     format!("The arguments are not valid JSON: {err}."),
                 ),
             }
         };
         let stored = self
-            .service
             .conversations
             .append(
                 self.conversation_id,
@@ -340,8 +365,8 @@ impl Turn {
         content: String,
         tool_calls: Vec<ToolCall>,
         status: MessageStatus,
-    ) -> Result<(), sea_orm::DbErr> {
-        let conversations = &self.service.conversations;
+    ) -> Result<(), ConversationError> {
+        let conversations = &self.conversations;
         conversations
             .append(
                 self.conversation_id,
@@ -357,7 +382,7 @@ impl Turn {
                 },
             )
             .await?;
-        conversations.touch(self.conversation_id).await
+        Ok(conversations.touch(self.conversation_id).await?)
     }
 }
 
@@ -384,42 +409,32 @@ async fn fail(events: &mpsc::Sender<ChatEvent>, error: ErrorEvent) -> End {
 }
 
 fn model_error(error: ModelError) -> ErrorEvent {
-    ErrorEvent {
-        code: if error.retryable {
-            "upstream_unavailable"
-        } else {
-            "upstream_error"
-        }
-        .to_owned(),
-        message: error.message,
-        retryable: error.retryable,
-    }
+    tracing::warn!(error = %error, "the model failed");
+    ErrorEvent::new(error.code(), error.to_string())
 }
 
 fn shutting_down() -> ErrorEvent {
-    ErrorEvent {
-        code: "shutting_down".to_owned(),
-        message: "The server is restarting; send your message again.".to_owned(),
-        retryable: true,
-    }
+    tracing::info!("chat turn stopped: the host is shutting down");
+    ErrorEvent::new(
+        ErrorCode::ShuttingDown,
+        "The server is restarting; send your message again.".to_owned(),
+    )
 }
 
 fn tools_unavailable(error: TaskCallError) -> ErrorEvent {
-    tracing::error!(error = %error, "the task tools are unavailable");
-    ErrorEvent {
-        code: "tools_unavailable".to_owned(),
-        message: "The task server is unavailable; try again shortly.".to_owned(),
-        retryable: true,
-    }
+    tracing::error!(error = %error, cause_chain = %cause_chain(&error), "the task tools are unavailable");
+    ErrorEvent::new(
+        ErrorCode::ToolsUnavailable,
+        "The task server is unavailable; try again shortly.".to_owned(),
+    )
 }
 
-fn internal(error: impl std::error::Error) -> ErrorEvent {
-    tracing::error!(error = %error, "a chat turn failed");
-    ErrorEvent {
-        code: "internal".to_owned(),
-        message: "Something went wrong on our side; try again.".to_owned(),
-        retryable: true,
-    }
+fn internal(error: impl std::error::Error + 'static) -> ErrorEvent {
+    tracing::error!(error = %error, cause_chain = %cause_chain(&error), "a chat turn failed");
+    ErrorEvent::new(
+        ErrorCode::Internal,
+        "Something went wrong on our side; try again.".to_owned(),
+    )
 }
 
 /// What the model is told before the conversation.

@@ -21,21 +21,32 @@ pub struct UserClock {
     pub now: DateTime<Utc>,
 }
 
+/// A `time_zone` that is neither a zone name nor an offset.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "time_zone {raw:?} is neither an IANA time zone (like Europe/Berlin) nor a UTC offset (like +02:00)"
+)]
+pub struct UnknownZone {
+    raw: String,
+}
+
 impl Zone {
+    pub fn utc() -> Self {
+        Zone::Fixed(Utc.fix())
+    }
+
     /// Parses `Europe/Berlin`, `UTC`, `Z`, `+02:00`, `-0530` or `+2`.
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, UnknownZone> {
         let raw = raw.trim();
         if raw.eq_ignore_ascii_case("utc") || raw == "Z" {
-            return Ok(Zone::Fixed(Utc.fix()));
+            return Ok(Self::utc());
         }
         if let Some(offset) = parse_offset(raw) {
             return Ok(Zone::Fixed(offset));
         }
-        Tz::from_str(raw).map(Zone::Named).map_err(|_| {
-            format!(
-                "time_zone {raw:?} is neither an IANA time zone (like Europe/Berlin) nor a UTC \
-                 offset (like +02:00)"
-            )
+        Tz::from_str(raw).map(Zone::Named).map_err(|_| UnknownZone {
+            // Quoted back to the client: a bounded excerpt of what it sent.
+            raw: raw.chars().take(64).collect(),
         })
     }
 
@@ -57,11 +68,21 @@ impl Zone {
 }
 
 fn parse_offset(raw: &str) -> Option<FixedOffset> {
-    let (sign, rest) = match raw.strip_prefix("UTC").unwrap_or(raw) {
-        rest if rest.starts_with('+') => (1, &rest[1..]),
-        rest if rest.starts_with('-') => (-1, &rest[1..]),
-        _ => return None,
+    let unsigned = raw.strip_prefix("UTC").unwrap_or(raw);
+    let (sign, rest) = if let Some(rest) = unsigned.strip_prefix('+') {
+        (1, rest)
+    } else if let Some(rest) = unsigned.strip_prefix('-') {
+        (-1, rest)
+    } else {
+        return None;
     };
+    // Only ASCII digits from here on, so every index below falls on a character boundary.
+    if !rest
+        .bytes()
+        .all(|byte| byte.is_ascii_digit() || byte == b':')
+    {
+        return None;
+    }
     let (hours, minutes) = match rest.split_once(':') {
         Some((hours, minutes)) => (hours, minutes),
         None if rest.len() == 4 => rest.split_at(2),
@@ -137,6 +158,18 @@ mod tests {
         assert_eq!(Zone::parse("+2").unwrap().name(), "UTC+02:00");
         assert!(Zone::parse("Mars/Olympus").is_err());
         assert!(Zone::parse("+25:00").is_err());
+        assert!(Zone::parse("+€1").is_err());
+        assert!(Zone::parse("UTC+€1").is_err());
+        assert!(Zone::parse("-1€11").is_err());
+    }
+
+    proptest::proptest! {
+        /// Whatever a client sends as `time_zone`, the answer is a zone or an error.
+        #[test]
+        fn any_time_zone_text_parses_or_is_refused(raw in "\\PC{0,12}", prefix in "(UTC)?[+-]?") {
+            let _ = Zone::parse(&raw);
+            let _ = Zone::parse(&format!("{prefix}{raw}"));
+        }
     }
 
     #[test]

@@ -96,10 +96,29 @@ pub struct MessagePage {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConversationError {
-    #[error("{0}")]
-    Invalid(String),
+    #[error("cursor is not one this server gave out")]
+    BadCursor,
     #[error("conversation store failed")]
     Store(#[from] DbErr),
+    /// A stored row this code cannot read: a bug or a hand-edited database.
+    #[error("message {message_id} is corrupt: {problem}")]
+    Corrupt {
+        message_id: Uuid,
+        problem: Corruption,
+    },
+    #[error("could not encode tool calls")]
+    Encode(#[source] serde_json::Error),
+}
+
+/// What is wrong with a stored message.
+#[derive(Debug, thiserror::Error)]
+pub enum Corruption {
+    #[error("unknown role {0:?}")]
+    Role(String),
+    #[error("unknown status {0:?}")]
+    Status(String),
+    #[error("unreadable tool calls ({0})")]
+    ToolCalls(#[source] serde_json::Error),
 }
 
 /// The `conversations` and `messages` tables.
@@ -155,9 +174,7 @@ impl ConversationStore {
             .order_by_desc(conversation::Column::UpdatedAt)
             .order_by_desc(conversation::Column::Id);
         if let Some(cursor) = cursor {
-            let (updated_at, id) = decode_cursor(cursor).ok_or_else(|| {
-                ConversationError::Invalid("cursor is not one this server gave out".to_owned())
-            })?;
+            let (updated_at, id) = decode_cursor(cursor).ok_or(ConversationError::BadCursor)?;
             query = query.filter(
                 Condition::any()
                     .add(conversation::Column::UpdatedAt.lt(updated_at))
@@ -207,11 +224,11 @@ impl ConversationStore {
         &self,
         conversation_id: Uuid,
         new: NewMessage,
-    ) -> Result<StoredMessage, DbErr> {
+    ) -> Result<StoredMessage, ConversationError> {
         let tool_calls = (!new.tool_calls.is_empty())
             .then(|| serde_json::to_string(&new.tool_calls))
             .transpose()
-            .map_err(|err| DbErr::Custom(format!("encode tool calls: {err}")))?;
+            .map_err(ConversationError::Encode)?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -252,7 +269,7 @@ impl ConversationStore {
                 Err(err)
                     if attempt < APPEND_ATTEMPTS
                         && matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {}
-                Err(err) => return Err(err),
+                Err(err) => return Err(err.into()),
             }
         }
     }
@@ -277,7 +294,7 @@ impl ConversationStore {
         conversation_id: Uuid,
         before: Option<i64>,
         limit: u64,
-    ) -> Result<MessagePage, DbErr> {
+    ) -> Result<MessagePage, ConversationError> {
         let mut query = message::Entity::find()
             .filter(message::Column::ConversationId.eq(conversation_id))
             .order_by_desc(message::Column::Seq);
@@ -361,23 +378,26 @@ fn from_conversation(row: conversation::Model) -> Conversation {
     }
 }
 
-fn from_message(row: message::Model) -> Result<StoredMessage, DbErr> {
-    let corrupt = |what: String| DbErr::Custom(format!("message {}: {what}", row.id));
+fn from_message(row: message::Model) -> Result<StoredMessage, ConversationError> {
+    let corrupt = |problem| ConversationError::Corrupt {
+        message_id: row.id,
+        problem,
+    };
     let role = match row.role.as_str() {
         "user" => Role::User,
         "assistant" => Role::Assistant,
         "tool" => Role::Tool,
-        other => return Err(corrupt(format!("unknown role {other:?}"))),
+        other => return Err(corrupt(Corruption::Role(other.to_owned()))),
     };
     let status = match row.status.as_str() {
         "complete" => MessageStatus::Complete,
         "cancelled" => MessageStatus::Cancelled,
         "failed" => MessageStatus::Failed,
-        other => return Err(corrupt(format!("unknown status {other:?}"))),
+        other => return Err(corrupt(Corruption::Status(other.to_owned()))),
     };
     let tool_calls = match &row.tool_calls {
         Some(json) => {
-            serde_json::from_str(json).map_err(|err| corrupt(format!("tool calls: {err}")))?
+            serde_json::from_str(json).map_err(|err| corrupt(Corruption::ToolCalls(err)))?
         }
         None => Vec::new(),
     };
@@ -431,5 +451,15 @@ mod tests {
         let id = Uuid::now_v7();
         assert_eq!(decode_cursor(&encode_cursor(at, id)), Some((at, id)));
         assert_eq!(decode_cursor("not-a-cursor"), None);
+    }
+
+    proptest::proptest! {
+        /// A cursor from a client is read or refused, never a panic: as text, and as base64
+        /// of any text (which gets past the first check).
+        #[test]
+        fn any_cursor_is_read_or_refused(raw in "\\PC{0,64}") {
+            let _ = decode_cursor(&raw);
+            let _ = decode_cursor(&URL_SAFE_NO_PAD.encode(&raw));
+        }
     }
 }

@@ -5,6 +5,8 @@ use poem_openapi::{Object, Union};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::error_code::ErrorCode;
+
 /// One event of `POST /api/{user_id}/chat`.
 #[derive(Debug, Clone, Union)]
 #[oai(discriminator_name = "type", one_of)]
@@ -65,10 +67,21 @@ pub struct DoneEvent {
 /// Last on failure; what was streamed before it is kept.
 #[derive(Debug, Clone, Object)]
 pub struct ErrorEvent {
-    /// `upstream_unavailable`, `upstream_error`, `step_limit`, `tools_unavailable`,
-    /// `shutting_down` or `internal`.
-    pub code: String,
+    /// A turn ends with `upstream_unavailable`, `upstream_error`, `step_limit`,
+    /// `tools_unavailable`, `shutting_down` or `internal`.
+    pub code: ErrorCode,
+    /// One sentence for the person in the chat.
     pub message: String,
-    /// Whether sending the same message again may work.
+    /// Whether sending the same message again may work (the code's, from its table).
     pub retryable: bool,
+}
+
+impl ErrorEvent {
+    pub fn new(code: ErrorCode, message: String) -> Self {
+        Self {
+            code,
+            message,
+            retryable: code.retryable(),
+        }
+    }
 }

@@ -6,11 +6,10 @@
 
 use std::collections::HashSet;
 
-use sea_orm::DbErr;
 use uuid::Uuid;
 
 use super::{
-    conversations::{ConversationStore, Role, StoredMessage},
+    conversations::{ConversationError, ConversationStore, Role, StoredMessage},
     model::ChatMessage,
 };
 
@@ -27,7 +26,7 @@ pub const HISTORY_TOKEN_BUDGET: usize = 6_000;
 pub async fn load(
     store: &ConversationStore,
     conversation_id: Uuid,
-) -> Result<Vec<StoredMessage>, DbErr> {
+) -> Result<Vec<StoredMessage>, ConversationError> {
     let mut rows: Vec<StoredMessage> = Vec::new();
     let mut tokens = 0;
     let mut before = None;

@@ -3,7 +3,7 @@
 //!
 //! - [`ChatService::start_turn`] checks the request, stores the user's message and spawns the
 //!   turn ([`agent::Turn`]), whose [`events::ChatEvent`]s arrive on a channel.
-//! - [`model::Provider`] is the model: [`openai::OpenAiModel`] (any OpenAI-compatible server)
+//! - [`model::ChatModel`] is the model: [`openai::OpenAiModel`] (any OpenAI-compatible server)
 //!   or [`offline::OfflineModel`] (the built-in deterministic agent).
 //! - [`conversations::ConversationStore`] owns the `conversations` and `messages` tables;
 //!   [`history`] cuts what the model sees to a budget.
@@ -20,21 +20,21 @@ pub mod history;
 pub mod model;
 pub mod offline;
 pub mod openai;
-pub mod retry;
 
 use std::{sync::Arc, time::Duration};
 
 use todo_mcp::task::UserId;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use self::{
     agent::Turn,
     clock::UserClock,
-    conversations::{ConversationStore, MessageStatus, NewMessage, Role},
+    conversations::{ConversationError, ConversationStore, MessageStatus, NewMessage, Role},
     events::ChatEvent,
-    model::Provider,
+    model::ChatModel,
 };
 use crate::tasks::TaskGateway;
 
@@ -45,13 +45,32 @@ const EVENT_BUFFER: usize = 64;
 
 /// What the chat routes share.
 pub struct ChatService {
-    pub conversations: ConversationStore,
-    pub provider: Provider,
-    pub tasks: TaskGateway,
+    conversations: ConversationStore,
+    model: Arc<dyn ChatModel>,
+    tasks: TaskGateway,
     /// Running turns, so that shutdown can stop them and wait for their last writes.
     turns: TaskTracker,
     /// Cancelled when the host stops: running turns end with a retryable `error` event.
     stopping: CancellationToken,
+    /// How many turns are running, for whoever waits for them to settle.
+    running: watch::Sender<usize>,
+}
+
+/// Counts a running turn until it ends, however it ends.
+struct RunningTurn(watch::Sender<usize>);
+
+impl RunningTurn {
+    fn start(count: &watch::Sender<usize>) -> Self {
+        count.send_modify(|running| *running += 1);
+        Self(count.clone())
+    }
+}
+
+impl Drop for RunningTurn {
+    fn drop(&mut self) {
+        self.0
+            .send_modify(|running| *running = running.saturating_sub(1));
+    }
 }
 
 /// A request for a turn.
@@ -60,19 +79,23 @@ pub struct TurnRequest {
     pub conversation_id: Option<Uuid>,
     pub message: String,
     pub clock: UserClock,
+    /// The HTTP request's id, carried into the turn's tool calls.
+    pub request_id: Option<String>,
 }
 
 /// Why a turn could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ChatError {
-    #[error("{0}")]
-    Invalid(String),
+    #[error("message must not be empty")]
+    EmptyMessage,
+    #[error("message must be at most {max} characters")]
+    MessageTooLong { max: usize },
     #[error("no such conversation")]
-    NotFound,
-    #[error("the server is shutting down")]
+    NoSuchConversation,
+    #[error("the server is shutting down; send the message again")]
     Stopping,
     #[error("conversation store failed")]
-    Store(#[from] sea_orm::DbErr),
+    Store(#[from] conversations::ConversationError),
 }
 
 /// A started turn: its conversation and its events.
@@ -82,14 +105,29 @@ pub struct StartedTurn {
 }
 
 impl ChatService {
-    pub fn new(conversations: ConversationStore, provider: Provider, tasks: TaskGateway) -> Self {
+    pub fn new(
+        conversations: ConversationStore,
+        model: Arc<dyn ChatModel>,
+        tasks: TaskGateway,
+    ) -> Self {
         Self {
             conversations,
-            provider,
+            model,
             tasks,
             turns: TaskTracker::new(),
             stopping: CancellationToken::new(),
+            running: watch::Sender::new(0),
         }
+    }
+
+    /// The number of running turns, as it changes: a turn counts until its last write is done.
+    pub fn running_turns(&self) -> watch::Receiver<usize> {
+        self.running.subscribe()
+    }
+
+    /// The record of every conversation.
+    pub fn conversations(&self) -> &ConversationStore {
+        &self.conversations
     }
 
     /// Ends the running turns (each stores what it has and tells its client to send the
@@ -119,20 +157,25 @@ impl ChatService {
             return Err(ChatError::Stopping);
         }
         if message.is_empty() {
-            return Err(ChatError::Invalid("message must not be empty".to_owned()));
+            return Err(ChatError::EmptyMessage);
         }
         if message.chars().count() > MESSAGE_MAX_CHARS {
-            return Err(ChatError::Invalid(format!(
-                "message must be at most {MESSAGE_MAX_CHARS} characters"
-            )));
+            return Err(ChatError::MessageTooLong {
+                max: MESSAGE_MAX_CHARS,
+            });
         }
         let conversation = match request.conversation_id {
             Some(id) => self
                 .conversations
                 .find(request.user, id)
-                .await?
-                .ok_or(ChatError::NotFound)?,
-            None => self.conversations.create(request.user, message).await?,
+                .await
+                .map_err(ConversationError::from)?
+                .ok_or(ChatError::NoSuchConversation)?,
+            None => self
+                .conversations
+                .create(request.user, message)
+                .await
+                .map_err(ConversationError::from)?,
         };
         self.conversations
             .append(
@@ -149,16 +192,37 @@ impl ChatService {
                 },
             )
             .await?;
-        self.conversations.touch(conversation.id).await?;
+        self.conversations
+            .touch(conversation.id)
+            .await
+            .map_err(ConversationError::from)?;
         let (sender, events) = mpsc::channel(EVENT_BUFFER);
+        // A child of the request's span: every line of the turn names the request, the user
+        // and the conversation, though the turn outlives the handler.
+        let span = tracing::info_span!(
+            "chat_turn",
+            user_id = %request.user,
+            conversation_id = %conversation.id,
+        );
         let turn = Turn {
-            service: self.clone(),
+            conversations: self.conversations.clone(),
+            model: self.model.clone(),
+            tasks: self.tasks.clone(),
             user: request.user,
             conversation_id: conversation.id,
             clock: request.clock,
+            request_id: request.request_id,
             stopping: self.stopping.clone(),
         };
-        self.turns.spawn(turn.run(sender));
+        span.in_scope(|| tracing::info!("chat turn started"));
+        let running = RunningTurn::start(&self.running);
+        self.turns.spawn(
+            async move {
+                turn.run(sender).await;
+                drop(running);
+            }
+            .instrument(span),
+        );
         Ok(StartedTurn {
             conversation_id: conversation.id,
             events,

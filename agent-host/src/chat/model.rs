@@ -1,15 +1,16 @@
 //! What the agent loop needs from a model, independent of the provider: the conversation as
 //! [`ChatMessage`]s, the tools as [`ToolSpec`]s, and the reply as a stream of [`ModelDelta`]s.
 //!
-//! Both providers speak this: [`OpenAiModel`](super::openai::OpenAiModel) translates it to
-//! Chat Completions, [`OfflineModel`](super::offline::OfflineModel) answers it itself.
+//! Both providers implement [`ChatModel`]: `openai::OpenAiModel` translates it to Chat
+//! Completions, `offline::OfflineModel` answers it itself. This module knows neither.
 
 use std::collections::BTreeMap;
 
-use futures::stream::BoxStream;
+use futures::{future::BoxFuture, stream::BoxStream};
 use serde_json::Value;
 
-use super::{clock::UserClock, offline::OfflineModel, openai::OpenAiModel};
+use super::clock::UserClock;
+use crate::error_code::ErrorCode;
 
 /// One message of the history sent to a model.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,33 +73,56 @@ pub struct ToolCallDelta {
     pub arguments: Option<String>,
 }
 
-/// The model failed.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
-pub struct ModelError {
+/// The model failed. Its `Display` is the one sentence the person in the chat reads; what the
+/// model server said itself goes to the log only (it may quote part of the API key).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    #[error("The model server is busy (HTTP 429); try again shortly.")]
+    Busy,
+    #[error("The model server is unavailable (HTTP {status}); try again shortly.")]
+    Unavailable { status: u16 },
+    #[error("The model server refused the request (HTTP {status}).")]
+    Refused { status: u16 },
+    #[error("The model server could not be reached or broke off; try again shortly.")]
+    Unreachable,
+    #[error("The model server did not start replying in time; try again shortly.")]
+    NoFirstChunk,
+    #[error("The model server closed the reply before it began; try again shortly.")]
+    ClosedAtOnce,
+    #[error("The model stopped sending its reply; try again.")]
+    Stalled,
+    #[error("The model's reply broke off before it was finished.")]
+    BrokeOff,
+    #[error("The model server sent something this host cannot read.")]
+    Unreadable,
+}
+
+impl ModelError {
     /// Whether the same request may succeed later (overload, outage, a cut connection).
-    pub retryable: bool,
-    /// One sentence for the person in the chat.
-    pub message: String,
+    pub fn retryable(&self) -> bool {
+        !matches!(self, ModelError::Refused { .. } | ModelError::Unreadable)
+    }
+
+    /// The code the client sees.
+    pub fn code(&self) -> ErrorCode {
+        if self.retryable() {
+            ErrorCode::UpstreamUnavailable
+        } else {
+            ErrorCode::UpstreamError
+        }
+    }
 }
 
 pub type ModelStream = BoxStream<'static, Result<ModelDelta, ModelError>>;
 
-/// The configured model provider.
-pub enum Provider {
-    OpenAi(Box<OpenAiModel>),
-    Offline(OfflineModel),
-}
-
-impl Provider {
-    /// Starts a reply. Failures before the first token are retried inside (see
-    /// [`super::retry`]); an error here means the provider gave up.
-    pub async fn start(&self, request: ModelRequest<'_>) -> Result<ModelStream, ModelError> {
-        match self {
-            Provider::OpenAi(model) => model.start(request).await,
-            Provider::Offline(model) => Ok(model.reply(request)),
-        }
-    }
+/// A model provider: what the agent loop calls for each step.
+pub trait ChatModel: Send + Sync {
+    /// Starts a reply. A provider that retries does so inside, before the first token; an
+    /// error here means it gave up.
+    fn start<'a>(
+        &'a self,
+        request: ModelRequest<'a>,
+    ) -> BoxFuture<'a, Result<ModelStream, ModelError>>;
 }
 
 /// Assembles tool calls from their fragments: the id and name come once, the arguments in
@@ -184,5 +208,25 @@ mod tests {
         calls.push(fragment(3, None, Some("list_tasks"), "{}"));
         let calls = calls.finish();
         assert!(calls[0].id.starts_with("call_3_"));
+    }
+
+    proptest::proptest! {
+        /// Whatever fragments a model server streams (ids, names, indexes, pieces of
+        /// arguments), assembling them never panics and every call comes out with an id.
+        #[test]
+        fn any_fragments_assemble(
+            fragments in proptest::collection::vec(
+                (0u32..4, proptest::option::of("\\PC{0,8}"), proptest::option::of("\\PC{0,8}"), proptest::option::of("\\PC{0,8}")),
+                0..20,
+            )
+        ) {
+            let mut calls = ToolCallAssembler::default();
+            for (index, id, name, arguments) in fragments {
+                calls.push(ToolCallDelta { index, id, name, arguments });
+            }
+            for call in calls.finish() {
+                proptest::prop_assert!(!call.id.is_empty());
+            }
+        }
     }
 }

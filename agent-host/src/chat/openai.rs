@@ -3,13 +3,13 @@
 //!
 //! async-openai turns an HTTP error into a message and drops its headers, so the HTTP calls go
 //! through [`UpstreamService`], which keeps the status and `Retry-After` of a refusal in an
-//! [`UpstreamRefusal`]; [`OpenAiModel::start`] retries on it by [`RetryPolicy`].
+//! [`UpstreamRefusal`]; `OpenAiModel` retries on it by [`crate::retry::RetryPolicy`].
 
 use std::{
     future::Future,
     pin::Pin,
     task::{Context, Poll},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use async_openai::{
@@ -28,21 +28,21 @@ use async_openai::{
         FunctionCall, FunctionObject,
     },
 };
-use futures::{StreamExt as _, stream};
+use futures::{StreamExt as _, future::BoxFuture, stream};
 use reqwest::{StatusCode, header::RETRY_AFTER};
+use secrecy::ExposeSecret as _;
+use tokio::time::Instant;
 
-use super::{
-    model::{ChatMessage, ModelDelta, ModelError, ModelRequest, ModelStream, ToolCallDelta},
-    retry::{RetryPolicy, parse_retry_after},
+use super::model::{
+    ChatMessage, ChatModel, ModelDelta, ModelError, ModelRequest, ModelStream, ToolCallDelta,
 };
-use crate::config::OpenAiConfig;
+use crate::{
+    config::{ApiKey, ModelTiming, OpenAiConfig},
+    retry::parse_retry_after,
+};
 
 /// How long a connection to the model server may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the first chunk may take: local servers may load the model first.
-const FIRST_CHUNK_TIMEOUT: Duration = Duration::from_secs(120);
-/// The longest silence between two chunks of a reply.
-const CHUNK_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How much of a refusal's body is read for its message.
 const MAX_ERROR_BODY: usize = 16 * 1024;
 
@@ -50,7 +50,7 @@ const MAX_ERROR_BODY: usize = 16 * 1024;
 pub struct OpenAiModel {
     client: Client<OpenAIConfig>,
     model: String,
-    retry: RetryPolicy,
+    timing: ModelTiming,
 }
 
 /// A non-2xx answer of the model server, with what is needed to retry it well.
@@ -62,9 +62,22 @@ pub struct UpstreamRefusal {
     pub message: String,
 }
 
+impl ChatModel for OpenAiModel {
+    fn start<'a>(
+        &'a self,
+        request: ModelRequest<'a>,
+    ) -> BoxFuture<'a, Result<ModelStream, ModelError>> {
+        Box::pin(self.start_with_retries(request))
+    }
+}
+
 impl OpenAiModel {
-    pub fn new(config: &OpenAiConfig, api_key: &str) -> Result<Self, reqwest::Error> {
-        let mut openai = OpenAIConfig::new().with_api_key(api_key);
+    pub fn new(
+        config: &OpenAiConfig,
+        api_key: &ApiKey,
+        timing: ModelTiming,
+    ) -> Result<Self, reqwest::Error> {
+        let mut openai = OpenAIConfig::new().with_api_key(api_key.expose_secret());
         if let Some(base) = &config.base_url {
             openai = openai.with_api_base(base.as_str().trim_end_matches('/'));
         }
@@ -75,12 +88,15 @@ impl OpenAiModel {
         Ok(Self {
             client,
             model: config.model.clone(),
-            retry: RetryPolicy::default(),
+            timing,
         })
     }
 
     /// Opens the reply stream, retrying failures that happen before its first chunk.
-    pub async fn start(&self, request: ModelRequest<'_>) -> Result<ModelStream, ModelError> {
+    async fn start_with_retries(
+        &self,
+        request: ModelRequest<'_>,
+    ) -> Result<ModelStream, ModelError> {
         let body = self.request(&request);
         let started = Instant::now();
         let mut attempt = 1;
@@ -90,17 +106,19 @@ impl OpenAiModel {
                 Err(failure) => failure,
             };
             let next = failure
-                .retryable
+                .error
+                .retryable()
                 .then(|| {
-                    self.retry
+                    self.timing
+                        .retry
                         .next_delay(attempt, started.elapsed(), failure.retry_after)
                 })
                 .flatten();
             let Some(delay) = next else {
-                tracing::warn!(attempt, error = %failure.error, "the model server failed; giving up");
-                return Err(failure.into_model_error());
+                tracing::warn!(attempt, cause = %failure.cause, "the model server failed; giving up");
+                return Err(failure.error);
             };
-            tracing::info!(attempt, ?delay, error = %failure.error, "the model server failed; retrying");
+            tracing::info!(attempt, ?delay, cause = %failure.cause, "the model server failed; retrying");
             tokio::time::sleep(delay).await;
             attempt += 1;
         }
@@ -114,29 +132,23 @@ impl OpenAiModel {
             .create_stream(body)
             .await
             .map_err(Failure::from)?;
-        let first = match tokio::time::timeout(FIRST_CHUNK_TIMEOUT, upstream.next()).await {
+        let first = match tokio::time::timeout(self.timing.first_chunk, upstream.next()).await {
             Ok(Some(Ok(chunk))) => chunk,
             Ok(Some(Err(err))) => return Err(Failure::from(err)),
-            Ok(None) => {
-                return Err(Failure::transient(
-                    "the model server closed the reply at once",
-                ));
-            }
-            Err(_) => {
-                return Err(Failure::transient(
-                    "the model server did not start replying in time",
-                ));
-            }
+            Ok(None) => return Err(Failure::plain(ModelError::ClosedAtOnce)),
+            Err(_) => return Err(Failure::plain(ModelError::NoFirstChunk)),
         };
-        let rest = stream::unfold(upstream, |mut upstream| async move {
-            let next = match tokio::time::timeout(CHUNK_IDLE_TIMEOUT, upstream.next()).await {
+        let idle = self.timing.idle;
+        let rest = stream::unfold(upstream, move |mut upstream| async move {
+            let next = match tokio::time::timeout(idle, upstream.next()).await {
                 Ok(Some(Ok(chunk))) => Ok(chunk),
-                Ok(Some(Err(err))) => Err(Failure::from(err).into_model_error()),
+                Ok(Some(Err(err))) => {
+                    let failure = Failure::from(err);
+                    tracing::warn!(cause = %failure.cause, "the model's reply failed mid-stream");
+                    Err(failure.error)
+                }
                 Ok(None) => return None,
-                Err(_) => Err(ModelError {
-                    retryable: true,
-                    message: "the model stopped sending its reply".to_owned(),
-                }),
+                Err(_) => Err(ModelError::Stalled),
             };
             Some((next, upstream))
         });
@@ -248,82 +260,63 @@ fn deltas(
     deltas
 }
 
-/// A failed attempt, classified.
+/// A failed attempt, classified: what the person reads, when to retry, and the cause for the
+/// log (which may hold the model server's own words).
 struct Failure {
-    retryable: bool,
+    error: ModelError,
     retry_after: Option<Duration>,
-    error: String,
-    /// What the person in the chat reads.
-    message: String,
+    cause: String,
 }
 
 impl Failure {
-    fn transient(what: &str) -> Self {
+    fn plain(error: ModelError) -> Self {
         Self {
-            retryable: true,
+            cause: error.to_string(),
+            error,
             retry_after: None,
-            error: what.to_owned(),
-            message: format!("The model is unavailable: {what}."),
-        }
-    }
-
-    fn into_model_error(self) -> ModelError {
-        ModelError {
-            retryable: self.retryable,
-            message: self.message,
         }
     }
 }
 
 impl From<OpenAIError> for Failure {
     fn from(err: OpenAIError) -> Self {
-        let error = err.to_string();
+        let cause = err.to_string();
         if let OpenAIError::Boxed(boxed) = &err
             && let Some(refusal) = boxed.downcast_ref::<UpstreamRefusal>()
         {
             let status = refusal.status;
-            let retryable = status.is_server_error()
-                || matches!(
-                    status,
-                    StatusCode::TOO_MANY_REQUESTS
-                        | StatusCode::REQUEST_TIMEOUT
-                        | StatusCode::CONFLICT
-                );
-            let message = if status == StatusCode::TOO_MANY_REQUESTS {
-                "The model server is busy (429); try again shortly.".to_owned()
-            } else if retryable {
-                format!("The model server is unavailable ({status}); try again shortly.")
+            let error = if status == StatusCode::TOO_MANY_REQUESTS {
+                ModelError::Busy
+            } else if status.is_server_error()
+                || matches!(status, StatusCode::REQUEST_TIMEOUT | StatusCode::CONFLICT)
+            {
+                ModelError::Unavailable {
+                    status: status.as_u16(),
+                }
             } else {
-                format!(
-                    "The model server refused the request ({status}): {}",
-                    refusal.message
-                )
+                ModelError::Refused {
+                    status: status.as_u16(),
+                }
             };
             return Self {
-                retryable,
-                retry_after: refusal.retry_after,
                 error,
-                message,
+                retry_after: refusal.retry_after,
+                cause,
             };
         }
-        let retryable = match &err {
-            OpenAIError::Reqwest(err) => {
-                err.is_connect() || err.is_timeout() || err.is_body() || err.is_request()
+        let error = match &err {
+            OpenAIError::Reqwest(err)
+                if err.is_connect() || err.is_timeout() || err.is_body() || err.is_request() =>
+            {
+                ModelError::Unreachable
             }
-            OpenAIError::StreamError(_) => true,
-            OpenAIError::Boxed(_) => true,
-            _ => false,
-        };
-        let message = if retryable {
-            "The model server could not be reached or broke off; try again shortly.".to_owned()
-        } else {
-            "The model server sent something this host cannot read.".to_owned()
+            OpenAIError::StreamError(_) | OpenAIError::Boxed(_) => ModelError::Unreachable,
+            _ => ModelError::Unreadable,
         };
         Self {
-            retryable,
-            retry_after: None,
             error,
-            message,
+            retry_after: None,
+            cause,
         }
     }
 }

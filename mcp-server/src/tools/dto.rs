@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::task::{Tag, Task};
 
 /// Arguments of `add_task`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AddTaskArgs {
     /// What to do, 1 to 200 characters.
     pub title: String,
@@ -32,7 +32,7 @@ pub struct AddTaskArgs {
 }
 
 /// Arguments of `list_tasks`. All filters are optional and combine.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ListTasksArgs {
     /// One of "all" (default), "pending", "completed".
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,14 +55,14 @@ pub struct ListTasksArgs {
 }
 
 /// Arguments of `get_task`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct GetTaskArgs {
     /// The id of the task, as returned by add_task or list_tasks.
     pub task_id: String,
 }
 
 /// Arguments of `complete_task`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CompleteTaskArgs {
     /// The id of the task, as returned by add_task or list_tasks.
     pub task_id: String,
@@ -72,7 +72,7 @@ pub struct CompleteTaskArgs {
 }
 
 /// Arguments of `update_task`. Fields left out stay as they are.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UpdateTaskArgs {
     /// The id of the task, as returned by add_task or list_tasks.
     pub task_id: String,
@@ -94,7 +94,7 @@ pub struct UpdateTaskArgs {
 }
 
 /// Arguments of `delete_task`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DeleteTaskArgs {
     /// The id of the task, as returned by add_task or list_tasks.
     pub task_id: String,
@@ -199,5 +199,11 @@ impl From<&Task> for TaskView {
 }
 
 fn timestamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    format_instant(at)
+}
+
+/// The one RFC 3339 form every instant the product writes takes: UTC, `Z`, and always six
+/// fractional digits (what both databases keep), e.g. `2026-12-04T10:41:49.429335Z`.
+pub fn format_instant(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }

@@ -9,11 +9,16 @@
 
 pub mod dto;
 mod error;
+mod names;
+pub mod trace;
 
 use rmcp::{
-    Json, RoleServer, ServerHandler,
+    ErrorData, Json, RoleServer, ServerHandler,
+    handler::server::tool::ToolCallContext,
     handler::server::{router::tool::ToolRouter, wrapper::Parameters},
-    model::{Implementation, ServerCapabilities, ServerConfig},
+    model::{
+        CallToolRequestParams, CallToolResponse, Implementation, ServerCapabilities, ServerConfig,
+    },
     service::RequestContext,
     tool, tool_handler, tool_router,
 };
@@ -30,6 +35,9 @@ use dto::{
     TaskChangeView, TaskListView, TaskView, UpdateTaskArgs,
 };
 pub use error::{ERROR_CODE_META_KEY, ToolError, ToolErrorKind};
+pub use names::ToolName;
+use trace::TraceContext;
+use tracing::Instrument as _;
 
 /// What a model is told about this server when it connects.
 pub const INSTRUCTIONS: &str = "These tools manage the signed-in user's to-do list: add_task creates a task, list_tasks finds tasks (filter by status, text, priority or tag), get_task reads one, and complete_task, update_task and delete_task change one task by its id. \
@@ -228,6 +236,25 @@ impl ServerHandler for TaskServer {
                     .with_title("Todo Agent tasks"),
             )
             .with_instructions(INSTRUCTIONS)
+    }
+
+    /// Each call runs in a `tool` span tagged with the caller's request and conversation, when
+    /// the call's `_meta.baggage` names them (the host's calls do).
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let baggage = request
+            .meta
+            .as_ref()
+            .and_then(|meta| meta.get_baggage())
+            .or_else(|| context.meta.get_baggage())
+            .map(TraceContext::from_baggage)
+            .unwrap_or_default();
+        let span = baggage.span(&request.name);
+        let call = ToolCallContext::new(self, request, context);
+        self.tool_router.call(call).instrument(span).await
     }
 }
 

@@ -154,7 +154,7 @@ async fn every_task_route_and_filter_works(server: AgentServer) {
         )
         .await;
     assert_eq!(milk["title"], "Buy milk");
-    assert_eq!(milk["due_at"], "2030-01-01T08:00:00+00:00");
+    assert_eq!(milk["due_at"], "2030-01-01T08:00:00.000000Z");
     assert_eq!(milk["tags"], json!(["home"]));
     server
         .add_task(

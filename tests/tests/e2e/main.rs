@@ -6,6 +6,7 @@
 mod api;
 mod chat;
 mod http_auth;
+mod process;
 mod python_sdk;
 mod stdio;
 mod tools;

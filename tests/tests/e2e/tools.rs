@@ -107,7 +107,7 @@ async fn every_tool_works_end_to_end(harness: Harness) {
     assert_eq!(task.title, "Buy milk");
     assert_eq!(task.description.as_deref(), Some("2 litres"));
     assert_eq!(task.priority, PriorityView::High);
-    assert_eq!(task.due_at.as_deref(), Some("2026-05-01T15:00:00Z"));
+    assert_eq!(task.due_at.as_deref(), Some("2026-05-01T15:00:00.000000Z"));
     assert_eq!(task.tags, ["home", "shopping"]);
     assert!(!task.completed);
     assert_eq!(task.completed_at, None);

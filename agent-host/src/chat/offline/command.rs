@@ -4,17 +4,15 @@
 //! ("add", "complete", "rename ... to ...", "delete", "what", "show", ...), and the details of a
 //! new task (priority, due date, tags) are picked out of it wherever they are.
 
-use serde_json::{Map, Value, json};
+use todo_mcp::tools::dto::{AddTaskArgs, ListTasksArgs};
 
 use super::dates;
 use crate::chat::clock::UserClock;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    /// `add_task` arguments.
-    Add(Map<String, Value>),
-    /// `list_tasks` arguments.
-    List(Map<String, Value>),
+    Add(AddTaskArgs),
+    List(ListTasksArgs),
     /// Complete (or reopen) the task that `target` names.
     Complete {
         target: String,
@@ -205,7 +203,7 @@ fn unquote(text: &str) -> &str {
 }
 
 /// `add_task` arguments from "buy milk tomorrow, high priority #home".
-fn new_task(spec: &str, clock: &UserClock) -> Option<Map<String, Value>> {
+fn new_task(spec: &str, clock: &UserClock) -> Option<AddTaskArgs> {
     let originals: Vec<&str> = spec.split_whitespace().collect();
     let words: Vec<String> = originals
         .iter()
@@ -216,13 +214,13 @@ fn new_task(spec: &str, clock: &UserClock) -> Option<Map<String, Value>> {
         .collect();
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     let mut used = vec![false; words.len()];
-    let mut arguments = Map::new();
+    let mut arguments = AddTaskArgs::default();
 
     if let Some(found) = dates::find(&words, clock) {
         used[found.start..found.end]
             .iter_mut()
             .for_each(|u| *u = true);
-        arguments.insert("due_at".to_owned(), json!(found.due.to_rfc3339()));
+        arguments.due_at = Some(found.due.to_rfc3339());
     }
     let mut priority = None;
     let mut tags = Vec::new();
@@ -289,26 +287,22 @@ fn new_task(spec: &str, clock: &UserClock) -> Option<Map<String, Value>> {
     if title.is_empty() {
         return None;
     }
-    arguments.insert("title".to_owned(), json!(title));
-    if let Some(priority) = priority {
-        arguments.insert("priority".to_owned(), json!(priority));
-    }
-    if !tags.is_empty() {
-        arguments.insert("tags".to_owned(), json!(tags));
-    }
+    arguments.title = title.to_owned();
+    arguments.priority = priority.map(str::to_owned);
+    arguments.tags = (!tags.is_empty()).then_some(tags);
     Some(arguments)
 }
 
 /// `list_tasks` arguments from "what's still open?", "show high priority tasks tagged work".
-fn list_filters(lower: &str) -> Map<String, Value> {
+fn list_filters(lower: &str) -> ListTasksArgs {
     let words: Vec<&str> = lower
         .split_whitespace()
         .map(|word| word.trim_matches(|c: char| matches!(c, ',' | ';' | '.' | '!' | '?')))
         .collect();
-    let mut filters = Map::new();
+    let mut filters = ListTasksArgs::default();
     let has = |wanted: &[&str]| words.iter().any(|word| wanted.contains(word));
     if has(&["done", "completed", "finished", "complete"]) {
-        filters.insert("status".to_owned(), json!("completed"));
+        filters.status = Some("completed".to_owned());
     } else if has(&[
         "open",
         "pending",
@@ -321,19 +315,19 @@ fn list_filters(lower: &str) -> Map<String, Value> {
         "outstanding",
     ]) || lower.contains("to do")
     {
-        filters.insert("status".to_owned(), json!("pending"));
+        filters.status = Some("pending".to_owned());
     }
     for (i, word) in words.iter().enumerate() {
         let next = words.get(i + 1).copied().unwrap_or("");
         match (*word, next) {
             (level @ ("high" | "low" | "medium"), "priority") => {
-                filters.insert("priority".to_owned(), json!(level));
+                filters.priority = Some(level.to_owned());
             }
             ("tagged" | "tag", tag) if !tag.is_empty() => {
-                filters.insert("tag".to_owned(), json!(tag.trim_start_matches('#')));
+                filters.tag = Some(tag.trim_start_matches('#').to_owned());
             }
             (word, _) if word.len() > 1 && word.starts_with('#') => {
-                filters.insert("tag".to_owned(), json!(&word[1..]));
+                filters.tag = Some(word[1..].to_owned());
             }
             _ => {}
         }
@@ -355,7 +349,7 @@ fn list_filters(lower: &str) -> Map<String, Value> {
                 .trim_start_matches("about ")
                 .trim();
             if !query.is_empty() && query != "tasks" {
-                filters.insert("query".to_owned(), json!(unquote(query)));
+                filters.query = Some(unquote(query).to_owned());
             }
             break;
         }
@@ -365,6 +359,8 @@ fn list_filters(lower: &str) -> Map<String, Value> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
+
     use super::*;
     use crate::chat::clock::test_clock;
 
@@ -374,14 +370,14 @@ mod tests {
 
     fn add(message: &str) -> Value {
         match parse(message, &clock()) {
-            Command::Add(arguments) => Value::Object(arguments),
+            Command::Add(arguments) => serde_json::to_value(arguments).unwrap(),
             other => panic!("{message:?} parsed as {other:?}"),
         }
     }
 
     fn list(message: &str) -> Value {
         match parse(message, &clock()) {
-            Command::List(arguments) => Value::Object(arguments),
+            Command::List(arguments) => serde_json::to_value(arguments).unwrap(),
             other => panic!("{message:?} parsed as {other:?}"),
         }
     }
@@ -469,8 +465,7 @@ mod tests {
         #[test]
         fn any_message_parses(message in "\\PC{0,120}") {
             if let Command::Add(arguments) = parse(&message, &clock()) {
-                let title = arguments["title"].as_str().unwrap_or_default();
-                proptest::prop_assert!(!title.trim().is_empty());
+                proptest::prop_assert!(!arguments.title.trim().is_empty());
             }
         }
 

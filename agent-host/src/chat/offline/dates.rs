@@ -232,4 +232,32 @@ mod tests {
         assert_eq!(due("in the garden", "UTC"), None);
         assert_eq!(due("next steps", "UTC"), None);
     }
+
+    use proptest::strategy::Strategy as _;
+
+    proptest::proptest! {
+        /// Date words in any order, with any numbers and times, in any zone: a date or none,
+        /// never a panic (day counts, DST gaps and the ends of the calendar included).
+        #[test]
+        fn any_date_words_resolve_or_are_left_alone(
+            words in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(vec![
+                        "today", "tonight", "tomorrow", "the", "day", "after", "next", "this",
+                        "coming", "week", "weeks", "in", "a", "an", "one", "days", "at", "noon",
+                        "midnight", "friday", "sunday", "by", "on", "due", "pm", "am",
+                    ]).prop_map(str::to_owned),
+                    "-?[0-9]{1,12}",
+                    "[0-9]{1,2}(:[0-9]{1,3})?(am|pm)?",
+                    "[0-9]{1,6}-[0-9]{1,3}-[0-9]{1,3}",
+                    "\\PC{0,6}",
+                ],
+                0..8,
+            ),
+            zone in proptest::sample::select(vec!["UTC", "Europe/Berlin", "America/New_York", "+14:00", "-12:00", "Pacific/Apia"]),
+        ) {
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            let _ = find(&words, &clock(zone));
+        }
+    }
 }

@@ -11,19 +11,28 @@ mod command;
 mod dates;
 
 use chrono::DateTime;
-use futures::{StreamExt as _, stream};
-use serde_json::{Map, Value, json};
+use futures::{StreamExt as _, future::BoxFuture, stream};
+use serde::de::DeserializeOwned;
+use todo_mcp::tools::{
+    ToolName,
+    dto::{
+        AddTaskArgs, CompleteTaskArgs, DeleteTaskArgs, ListTasksArgs, PriorityView, TaskChangeView,
+        TaskListView, TaskView, UpdateTaskArgs,
+    },
+};
 
 use self::command::Command;
 use super::{
     clock::UserClock,
-    model::{ChatMessage, ModelDelta, ModelRequest, ModelStream, ToolCallDelta},
+    model::{
+        ChatMessage, ChatModel, ModelDelta, ModelError, ModelRequest, ModelStream, ToolCallDelta,
+    },
 };
 
 /// Tasks a lookup considers when a command names a task.
-const LOOKUP_LIMIT: u64 = 20;
+const LOOKUP_LIMIT: i64 = 20;
 /// Tasks a list answer shows.
-const LIST_LIMIT: u64 = 50;
+const LIST_LIMIT: i64 = 50;
 
 const HELP: &str = "I can keep your to-do list. Try “add buy milk tomorrow high priority”, \
     “what's still open?”, “show tasks tagged work”, “complete buy milk”, \
@@ -36,8 +45,41 @@ pub struct OfflineModel;
 /// What the agent does next.
 #[derive(Debug, PartialEq)]
 enum Action {
-    Call(&'static str, Map<String, Value>),
+    Call(ToolCall),
     Say(String),
+}
+
+/// A tool call with its typed arguments.
+#[derive(Debug, PartialEq)]
+enum ToolCall {
+    Add(AddTaskArgs),
+    List(ListTasksArgs),
+    Complete(CompleteTaskArgs),
+    Update(UpdateTaskArgs),
+    Delete(DeleteTaskArgs),
+}
+
+impl ToolCall {
+    fn name(&self) -> ToolName {
+        match self {
+            ToolCall::Add(_) => ToolName::AddTask,
+            ToolCall::List(_) => ToolName::ListTasks,
+            ToolCall::Complete(_) => ToolName::CompleteTask,
+            ToolCall::Update(_) => ToolName::UpdateTask,
+            ToolCall::Delete(_) => ToolName::DeleteTask,
+        }
+    }
+
+    /// The arguments as the JSON text a model would write.
+    fn arguments(&self) -> Result<String, serde_json::Error> {
+        match self {
+            ToolCall::Add(args) => serde_json::to_string(args),
+            ToolCall::List(args) => serde_json::to_string(args),
+            ToolCall::Complete(args) => serde_json::to_string(args),
+            ToolCall::Update(args) => serde_json::to_string(args),
+            ToolCall::Delete(args) => serde_json::to_string(args),
+        }
+    }
 }
 
 /// A tool result of this turn.
@@ -46,15 +88,35 @@ struct Seen<'a> {
     is_error: bool,
 }
 
+impl Seen<'_> {
+    /// The result as the tool's typed output; `None` when it is not that.
+    fn read<T: DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_str(self.content).ok()
+    }
+}
+
+impl ChatModel for OfflineModel {
+    fn start<'a>(
+        &'a self,
+        request: ModelRequest<'a>,
+    ) -> BoxFuture<'a, Result<ModelStream, ModelError>> {
+        let reply = self.reply(request);
+        Box::pin(async move { reply })
+    }
+}
+
 impl OfflineModel {
-    pub fn reply(&self, request: ModelRequest<'_>) -> ModelStream {
+    fn reply(&self, request: ModelRequest<'_>) -> Result<ModelStream, ModelError> {
         let deltas = match decide(request.messages, request.clock) {
-            Action::Call(tool, arguments) => vec![
+            Action::Call(call) => vec![
                 ModelDelta::ToolCall(ToolCallDelta {
                     index: 0,
                     id: Some(format!("offline_{}", uuid::Uuid::now_v7().simple())),
-                    name: Some(tool.to_owned()),
-                    arguments: Some(Value::Object(arguments).to_string()),
+                    name: Some(call.name().as_str().to_owned()),
+                    arguments: Some(call.arguments().map_err(|err| {
+                        tracing::error!(error = %err, "the offline agent could not write its arguments");
+                        ModelError::Unreadable
+                    })?),
                 }),
                 ModelDelta::Finish("tool_calls".to_owned()),
             ],
@@ -68,7 +130,7 @@ impl OfflineModel {
                 deltas
             }
         };
-        stream::iter(deltas.into_iter().map(Ok)).boxed()
+        Ok(stream::iter(deltas.into_iter().map(Ok)).boxed())
     }
 }
 
@@ -97,55 +159,50 @@ fn decide(messages: &[ChatMessage], clock: &UserClock) -> Action {
     if let Some(failed) = seen.iter().find(|seen| seen.is_error) {
         return Action::Say(format!("That didn't work: {}", failed.content));
     }
-    let result = |phase: usize| -> Value {
-        seen.get(phase)
-            .and_then(|seen| serde_json::from_str(seen.content).ok())
-            .unwrap_or(Value::Null)
-    };
-    match (command::parse(text, clock), seen.len()) {
+    match (command::parse(text, clock), seen.as_slice()) {
         (Command::Help, _) => Action::Say(HELP.to_owned()),
-        (Command::Add(arguments), 0) => Action::Call("add_task", arguments),
-        (Command::Add(_), _) => {
-            Action::Say(format!("Added {}.", describe(&result(0)["task"], clock)))
+        (Command::Add(arguments), []) => Action::Call(ToolCall::Add(arguments)),
+        (Command::Add(_), [added, ..]) => Action::Say(match added.read::<TaskChangeView>() {
+            Some(change) => format!("Added {}.", describe(&change.task, clock)),
+            None => "Added the task.".to_owned(),
+        }),
+        (Command::List(filters), []) => Action::Call(ToolCall::List(ListTasksArgs {
+            limit: Some(LIST_LIMIT),
+            ..filters
+        })),
+        (Command::List(filters), [page, ..]) => {
+            Action::Say(list_answer(page.read().as_ref(), &filters, clock))
         }
-        (Command::List(mut filters), 0) => {
-            filters.insert("limit".to_owned(), json!(LIST_LIMIT));
-            Action::Call("list_tasks", filters)
-        }
-        (Command::List(filters), _) => Action::Say(list_answer(&result(0), &filters, clock)),
-        (Command::Complete { target, completed }, 0) => {
+        (Command::Complete { target, completed }, []) => {
             lookup(&target, if completed { "pending" } else { "completed" })
         }
-        (Command::Rename { target, .. } | Command::Delete { target }, 0) => lookup(&target, "all"),
-        (command, 1) => act_on_found(command, &result(0)),
-        (command, _) => Action::Say(confirm(&command, &result(1))),
+        (Command::Rename { target, .. } | Command::Delete { target }, []) => lookup(&target, "all"),
+        (command, [found]) => act_on_found(command, found.read()),
+        (command, [_, changed, ..]) => Action::Say(confirm(&command, changed.read())),
     }
 }
 
 /// Looks a named task up.
 fn lookup(target: &str, status: &str) -> Action {
-    let mut arguments = Map::new();
-    arguments.insert("query".to_owned(), json!(target));
-    arguments.insert("status".to_owned(), json!(status));
-    arguments.insert("limit".to_owned(), json!(LOOKUP_LIMIT));
-    Action::Call("list_tasks", arguments)
+    Action::Call(ToolCall::List(ListTasksArgs {
+        query: Some(target.to_owned()),
+        status: Some(status.to_owned()),
+        limit: Some(LOOKUP_LIMIT),
+        ..ListTasksArgs::default()
+    }))
 }
 
 /// With the lookup's tasks: the change, or why there is none.
-fn act_on_found(command: Command, found: &Value) -> Action {
+fn act_on_found(command: Command, found: Option<TaskListView>) -> Action {
     let (target, open_only) = match &command {
         Command::Complete { target, completed } => (target.as_str(), Some(*completed)),
         Command::Rename { target, .. } | Command::Delete { target } => (target.as_str(), None),
         Command::Add(_) | Command::List(_) | Command::Help => return Action::Say(HELP.to_owned()),
     };
-    let tasks = found["tasks"].as_array().cloned().unwrap_or_default();
-    let exact: Vec<&Value> = tasks
+    let tasks = found.map(|page| page.tasks).unwrap_or_default();
+    let exact: Vec<&TaskView> = tasks
         .iter()
-        .filter(|task| {
-            task["title"]
-                .as_str()
-                .is_some_and(|title| title.to_lowercase() == target.to_lowercase())
-        })
+        .filter(|task| task.title.to_lowercase() == target.to_lowercase())
         .collect();
     let chosen = match (exact.as_slice(), tasks.as_slice()) {
         ([one], _) => *one,
@@ -162,8 +219,7 @@ fn act_on_found(command: Command, found: &Value) -> Action {
             let titles: Vec<String> = many
                 .iter()
                 .take(5)
-                .filter_map(|task| task["title"].as_str())
-                .map(|title| format!("“{title}”"))
+                .map(|task| format!("“{}”", task.title))
                 .collect();
             return Action::Say(format!(
                 "Several tasks match “{target}”: {}. Which one do you mean? Use its full title.",
@@ -171,25 +227,24 @@ fn act_on_found(command: Command, found: &Value) -> Action {
             ));
         }
     };
-    let task_id = json!(chosen["id"].as_str().unwrap_or_default());
-    let mut arguments = Map::new();
-    arguments.insert("task_id".to_owned(), task_id);
-    match command {
-        Command::Complete { completed, .. } => {
-            arguments.insert("completed".to_owned(), json!(completed));
-            Action::Call("complete_task", arguments)
-        }
-        Command::Rename { title, .. } => {
-            arguments.insert("title".to_owned(), json!(title));
-            Action::Call("update_task", arguments)
-        }
-        _ => Action::Call("delete_task", arguments),
-    }
+    let task_id = chosen.id.clone();
+    Action::Call(match command {
+        Command::Complete { completed, .. } => ToolCall::Complete(CompleteTaskArgs {
+            task_id,
+            completed: Some(completed),
+        }),
+        Command::Rename { title, .. } => ToolCall::Update(UpdateTaskArgs {
+            task_id,
+            title: Some(title),
+            ..UpdateTaskArgs::default()
+        }),
+        _ => ToolCall::Delete(DeleteTaskArgs { task_id }),
+    })
 }
 
 /// The sentence after a change went through.
-fn confirm(command: &Command, change: &Value) -> String {
-    let title = change["title"].as_str().unwrap_or("the task");
+fn confirm(command: &Command, change: Option<TaskChangeView>) -> String {
+    let title = change.map_or_else(|| "the task".to_owned(), |change| change.title);
     match command {
         Command::Complete {
             completed: true, ..
@@ -201,22 +256,24 @@ fn confirm(command: &Command, change: &Value) -> String {
     }
 }
 
-fn list_answer(page: &Value, filters: &Map<String, Value>, clock: &UserClock) -> String {
-    let tasks = page["tasks"].as_array().cloned().unwrap_or_default();
-    let status = filters.get("status").and_then(Value::as_str);
+fn list_answer(page: Option<&TaskListView>, filters: &ListTasksArgs, clock: &UserClock) -> String {
+    let tasks = page.map(|page| page.tasks.as_slice()).unwrap_or_default();
+    let status = filters.status.as_deref();
     let kind = match status {
         Some("pending") => "open tasks",
         Some("completed") => "completed tasks",
         _ => "tasks",
     };
     if tasks.is_empty() {
-        return match (status, filters.len()) {
-            (Some("pending"), 1) => "Nothing is open: you're all caught up.".to_owned(),
-            (None, 0) => "You have no tasks yet. Try “add buy milk tomorrow”.".to_owned(),
+        let narrowed =
+            filters.query.is_some() || filters.priority.is_some() || filters.tag.is_some();
+        return match (status, narrowed) {
+            (Some("pending"), false) => "Nothing is open: you're all caught up.".to_owned(),
+            (None, false) => "You have no tasks yet. Try “add buy milk tomorrow”.".to_owned(),
             _ => format!("No {kind} match."),
         };
     }
-    let more = if page["next_cursor"].is_string() {
+    let more = if page.is_some_and(|page| page.next_cursor.is_some()) {
         " (the first ones)"
     } else {
         ""
@@ -225,7 +282,7 @@ fn list_answer(page: &Value, filters: &Map<String, Value>, clock: &UserClock) ->
         1 => format!("You have 1 {}{more}:", kind.trim_end_matches('s')),
         count => format!("You have {count} {kind}{more}:"),
     };
-    for task in &tasks {
+    for task in tasks {
         answer.push_str("\n- ");
         answer.push_str(&describe(task, clock));
     }
@@ -233,18 +290,19 @@ fn list_answer(page: &Value, filters: &Map<String, Value>, clock: &UserClock) ->
 }
 
 /// “buy milk” (high priority, due Thu 26 Nov 17:00, #home), or done.
-fn describe(task: &Value, clock: &UserClock) -> String {
-    let title = task["title"].as_str().unwrap_or("a task");
+fn describe(task: &TaskView, clock: &UserClock) -> String {
     let mut details = Vec::new();
-    if task["completed"].as_bool() == Some(true) {
+    if task.completed {
         details.push("done".to_owned());
     }
-    match task["priority"].as_str() {
-        Some("medium") | None => {}
-        Some(priority) => details.push(format!("{priority} priority")),
+    match task.priority {
+        PriorityView::Medium => {}
+        PriorityView::Low => details.push("low priority".to_owned()),
+        PriorityView::High => details.push("high priority".to_owned()),
     }
-    if let Some(due) = task["due_at"]
-        .as_str()
+    if let Some(due) = task
+        .due_at
+        .as_deref()
         .and_then(|due| DateTime::parse_from_rfc3339(due).ok())
     {
         let offset = clock.local_now().offset().to_owned();
@@ -253,23 +311,21 @@ fn describe(task: &Value, clock: &UserClock) -> String {
             due.with_timezone(&offset).format("%a %-d %b %H:%M")
         ));
     }
-    if let Some(tags) = task["tags"].as_array().filter(|tags| !tags.is_empty()) {
-        let tags: Vec<String> = tags
-            .iter()
-            .filter_map(Value::as_str)
-            .map(|tag| format!("#{tag}"))
-            .collect();
+    if !task.tags.is_empty() {
+        let tags: Vec<String> = task.tags.iter().map(|tag| format!("#{tag}")).collect();
         details.push(tags.join(" "));
     }
     if details.is_empty() {
-        format!("“{title}”")
+        format!("“{}”", task.title)
     } else {
-        format!("“{title}” ({})", details.join(", "))
+        format!("“{}” ({})", task.title, details.join(", "))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
+
     use super::*;
     use crate::chat::clock::test_clock;
 
@@ -287,7 +343,8 @@ mod tests {
     }
 
     fn task(id: &str, title: &str) -> Value {
-        json!({"id": id, "title": title, "completed": false, "priority": "medium", "tags": []})
+        json!({"id": id, "title": title, "completed": false, "priority": "medium", "tags": [],
+               "created_at": "2026-11-25T10:00:00.000000Z", "updated_at": "2026-11-25T10:00:00.000000Z"})
     }
 
     #[test]
@@ -296,13 +353,12 @@ mod tests {
         let first = decide(std::slice::from_ref(&user), &clock());
         assert_eq!(
             first,
-            Action::Call(
-                "list_tasks",
-                json!({"query": "buy milk", "status": "pending", "limit": 20})
-                    .as_object()
-                    .cloned()
-                    .unwrap()
-            )
+            Action::Call(ToolCall::List(ListTasksArgs {
+                query: Some("buy milk".to_owned()),
+                status: Some("pending".to_owned()),
+                limit: Some(20),
+                ..ListTasksArgs::default()
+            }))
         );
         let found = tool(
             json!({"tasks": [task("t1", "Buy milk"), task("t2", "buy milk and eggs")], "next_cursor": null}),
@@ -310,15 +366,14 @@ mod tests {
         let second = decide(&[user.clone(), found.clone()], &clock());
         assert_eq!(
             second,
-            Action::Call(
-                "complete_task",
-                json!({"task_id": "t1", "completed": true})
-                    .as_object()
-                    .cloned()
-                    .unwrap()
-            )
+            Action::Call(ToolCall::Complete(CompleteTaskArgs {
+                task_id: "t1".to_owned(),
+                completed: Some(true),
+            }))
         );
-        let done = tool(json!({"task_id": "t1", "status": "completed", "title": "Buy milk"}));
+        let done = tool(
+            json!({"task_id": "t1", "status": "completed", "title": "Buy milk", "task": task("t1", "Buy milk")}),
+        );
         assert_eq!(
             decide(&[user, found, done], &clock()),
             Action::Say("Marked “Buy milk” as done.".to_owned())
@@ -360,7 +415,8 @@ mod tests {
         let user = ChatMessage::User("what's still open?".to_owned());
         let page = tool(json!({"tasks": [
             {"id": "a", "title": "buy milk", "completed": false, "priority": "high",
-             "due_at": "2026-11-26T17:00:00Z", "tags": ["home"]}
+             "due_at": "2026-11-26T17:00:00.000000Z", "tags": ["home"],
+             "created_at": "2026-11-25T10:00:00.000000Z", "updated_at": "2026-11-25T10:00:00.000000Z"}
         ], "next_cursor": null}));
         assert_eq!(
             decide(&[user, page], &clock()),

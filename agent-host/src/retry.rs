@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 /// How a failed request is retried.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included.
     pub max_attempts: u32,
@@ -50,7 +50,11 @@ impl RetryPolicy {
         // Half fixed, half random: spread retries out without waiting close to nothing.
         let jittered = ceiling / 2 + ceiling.mul_f64(fastrand::f64() / 2.0);
         let delay = retry_after.map_or(jittered, |server| server.max(jittered));
-        (elapsed + delay <= self.budget).then_some(delay)
+        // `checked_add`: a server's `Retry-After` may be absurdly large.
+        elapsed
+            .checked_add(delay)
+            .is_some_and(|end| end <= self.budget)
+            .then_some(delay)
     }
 }
 
@@ -58,7 +62,12 @@ impl RetryPolicy {
 pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
+        if seconds.is_nan() || seconds < 0.0 {
+            return None;
+        }
+        // Too long for a `Duration` (`1e20`, `inf`): longer than any budget, so no retry
+        // waits for it.
+        return Some(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX));
     }
     let at = DateTime::parse_from_rfc2822(value).ok()?;
     Some(
@@ -113,5 +122,34 @@ mod tests {
         );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(parse_retry_after("1e20", now), Some(Duration::MAX));
+        assert_eq!(parse_retry_after("inf", now), Some(Duration::MAX));
+        assert_eq!(parse_retry_after("NaN", now), None);
+    }
+
+    #[test]
+    fn a_huge_retry_after_ends_past_the_budget() {
+        let policy = RetryPolicy::default();
+        assert_eq!(
+            policy.next_delay(1, Duration::ZERO, Some(Duration::MAX)),
+            None
+        );
+        assert_eq!(policy.next_delay(1, Duration::MAX, None), None);
+    }
+
+    proptest::proptest! {
+        /// Whatever a model server sends as `Retry-After`, reading it and planning the next
+        /// attempt never panics, and a planned wait always ends within the budget.
+        #[test]
+        fn any_retry_after_is_read_without_panicking(raw in "\\PC{0,40}", number in proptest::num::f64::ANY) {
+            let now = Utc::now();
+            let policy = RetryPolicy::default();
+            for value in [raw, number.to_string(), format!("{number:e}")] {
+                let parsed = parse_retry_after(&value, now);
+                if let Some(delay) = policy.next_delay(1, Duration::from_secs(1), parsed) {
+                    proptest::prop_assert!(Duration::from_secs(1) + delay <= policy.budget);
+                }
+            }
+        }
     }
 }
