@@ -1,6 +1,6 @@
 //! A fresh, migrated database per test.
 
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use todo_mcp::db::DatabaseUrl;
 use todo_migrations::{HostMigrator, MigratorTrait as _, TaskMigrator};
 use uuid::Uuid;
@@ -66,23 +66,23 @@ impl TestDb {
     }
 
     async fn postgres(admin_url: &str) -> Self {
+        let template = TEMPLATE
+            .get_or_init(|| migrated_template(admin_url))
+            .await
+            .clone();
         let name = format!("todo_test_{}", Uuid::new_v4().simple());
         let admin = Database::connect(admin_url)
             .await
             .expect("connect to TEST_DATABASE_URL");
         admin
-            .execute_unprepared(&format!(r#"CREATE DATABASE "{name}""#))
+            .execute_unprepared(&format!(
+                r#"CREATE DATABASE "{name}" TEMPLATE "{template}""#
+            ))
             .await
-            .expect("create a test database");
+            .expect("create a test database from the migrated template");
         admin.close().await.ok();
-        let url = replace_database(admin_url, &name);
-        let db = Database::connect(url.as_str())
-            .await
-            .expect("connect to the new test database");
-        migrate(&db).await;
-        db.close().await.ok();
         Self {
-            url,
+            url: replace_database(admin_url, &name),
             cleanup: Cleanup::Postgres {
                 admin_url: admin_url.to_owned(),
                 name,
@@ -105,6 +105,93 @@ impl TestDb {
             .await
             .expect("connect to the test database")
     }
+}
+
+/// The migrated PostgreSQL database every test database of this process is copied from.
+static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+
+/// A database with every migration applied, made once and kept between runs: copying it is
+/// much faster than migrating each test's database. Its name comes from this test executable,
+/// which is rebuilt whenever a migration changes, so a template never outlives its migrations.
+/// It is built under a temporary name and renamed when complete, so a process that finds it
+/// finds it whole; templates of older executables are dropped when nobody uses them.
+async fn migrated_template(admin_url: &str) -> String {
+    let name = format!("todo_test_tpl_{:016x}", executable_fingerprint());
+    let admin = Database::connect(admin_url)
+        .await
+        .expect("connect to TEST_DATABASE_URL");
+    let existing = |name: String| {
+        Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT datname FROM pg_database WHERE datname LIKE 'todo_test_tpl_%' AND datname <> $1",
+            [name.into()],
+        )
+    };
+    let exists = admin
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            [name.clone().into()],
+        ))
+        .await
+        .expect("look for the template")
+        .is_some();
+    if !exists {
+        let building = format!("{name}_{}", Uuid::new_v4().simple());
+        admin
+            .execute_unprepared(&format!(r#"CREATE DATABASE "{building}""#))
+            .await
+            .expect("create the template database");
+        let db = Database::connect(replace_database(admin_url, &building).as_str())
+            .await
+            .expect("connect to the template database");
+        migrate(&db).await;
+        db.close().await.ok();
+        let renamed = admin
+            .execute_unprepared(&format!(
+                r#"ALTER DATABASE "{building}" RENAME TO "{name}""#
+            ))
+            .await;
+        if renamed.is_err() {
+            // Another process finished the same template first: use theirs.
+            admin
+                .execute_unprepared(&format!(r#"DROP DATABASE IF EXISTS "{building}""#))
+                .await
+                .ok();
+        }
+        let stale = admin
+            .query_all_raw(existing(name.clone()))
+            .await
+            .unwrap_or_default();
+        for row in stale {
+            if let Ok(old) = row.try_get::<String>("", "datname")
+                && !old.starts_with(&name)
+                && old.len() == name.len()
+            {
+                // Fails while another run copies from it; then it goes next time.
+                let _ = admin
+                    .execute_unprepared(&format!(r#"DROP DATABASE IF EXISTS "{old}""#))
+                    .await;
+            }
+        }
+    }
+    admin.close().await.ok();
+    name
+}
+
+/// Identifies this build of the test executable.
+fn executable_fingerprint() -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    if let Ok(exe) = std::env::current_exe() {
+        exe.hash(&mut hasher);
+        if let Ok(meta) = std::fs::metadata(&exe) {
+            meta.len().hash(&mut hasher);
+            meta.modified().ok().hash(&mut hasher);
+        }
+    }
+    hasher.finish()
 }
 
 async fn migrate(db: &DatabaseConnection) {
