@@ -132,3 +132,27 @@ impl AuthApi {
         Ok((token, session.cookie))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use poem_openapi::types::ParseFromJSON as _;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn requests_never_print_their_password() {
+        let signup = SignupRequest::parse_from_json(Some(
+            json!({"email": "ada@example.com", "password": "hunter2 hunter2", "name": "Ada"}),
+        ))
+        .unwrap();
+        let signin = SigninRequest::parse_from_json(Some(
+            json!({"email": "ada@example.com", "password": "hunter2 hunter2"}),
+        ))
+        .unwrap();
+        for printed in [format!("{signup:?}"), format!("{signin:?}")] {
+            assert!(printed.contains("ada@example.com"), "{printed}");
+            assert!(!printed.contains("hunter2"), "{printed}");
+        }
+    }
+}

@@ -657,6 +657,31 @@ async fn the_openapi_document_lists_every_route_with_its_errors() {
             "{kind} in {events}"
         );
     }
+    // Every code an `error` event (and an error body) can carry is in the document.
+    let schemas = &doc.body["components"]["schemas"];
+    let resolve = |schema: &Value| -> Value {
+        let reference = schema["$ref"]
+            .as_str()
+            .or_else(|| schema["allOf"][0]["$ref"].as_str());
+        match reference {
+            Some(reference) => {
+                schemas[reference.trim_start_matches("#/components/schemas/")].clone()
+            }
+            None => schema.clone(),
+        }
+    };
+    for owner in ["ErrorEvent", "ErrorDetail"] {
+        let codes = resolve(&schemas[owner]["properties"]["code"]);
+        let listed: Vec<&str> = codes["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{owner}.code is an enum: {codes}"))
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for code in todo_agent::error_code::ErrorCode::ALL {
+            assert!(listed.contains(&code.as_str()), "{owner}.code lists {code}");
+        }
+    }
     let docs = server.request(Method::GET, "/api/docs", None, None).await;
     assert_eq!(docs.status, StatusCode::OK);
     validate_openapi(&doc.body).await;
@@ -721,4 +746,129 @@ async fn oversized_post(server: &AgentServer, path: &str, token: &str) -> (u16, 
     let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
     let body = serde_json::from_str(body.trim()).unwrap_or(Value::Null);
     (status, head.to_owned(), body)
+}
+
+/// `2026-12-04T10:41:49.429335Z`: UTC, `Z`, six fractional digits.
+fn is_instant(value: &Value) -> bool {
+    let Some(text) = value.as_str() else {
+        return false;
+    };
+    let shape = "0000-00-00T00:00:00.000000Z";
+    text.len() == shape.len()
+        && text
+            .chars()
+            .zip(shape.chars())
+            .all(|(c, s)| if s == '0' { c.is_ascii_digit() } else { c == s })
+}
+
+/// Every instant the product writes has one form: in the API (tokens, tasks, conversations,
+/// messages), in tool results (over MCP and in the chat stream).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_instant_is_written_in_one_rfc3339_form() {
+    let db = TestDb::create(Backend::Sqlite, "api::instants")
+        .await
+        .expect("SQLite");
+    let server = AgentServer::start(&db, &[]).await;
+    let user = server.sign_up().await;
+    let session = server.get(&user, "/api/auth/session").await;
+    let signin = server
+        .request(
+            Method::POST,
+            "/api/auth/signin",
+            None,
+            Some(json!({"email": user.email, "password": "correct horse battery"})),
+        )
+        .await;
+    let task = server
+        .add_task(
+            &user,
+            json!({"title": "when", "due_at": "2030-01-01T09:00:00+01:00"}),
+        )
+        .await;
+    let done = server
+        .request(
+            Method::PATCH,
+            &format!("/api/{}/tasks/{}", user.id, task["id"].as_str().unwrap()),
+            Some(&user.token),
+            Some(json!({"completed": true})),
+        )
+        .await;
+    let events = server
+        .chat(&user, json!({"message": "add write it down tomorrow"}))
+        .await;
+    let result = events
+        .iter()
+        .find(|event| event.kind() == "tool_result")
+        .expect("the offline agent called add_task")
+        .data["result"]["task"]
+        .clone();
+    let conversation = events[0].data["conversation_id"].as_str().unwrap();
+    let conversations = server
+        .get(&user, &format!("/api/{}/conversations", user.id))
+        .await;
+    let messages = server
+        .get(
+            &user,
+            &format!("/api/{}/conversations/{conversation}/messages", user.id),
+        )
+        .await;
+    let mcp = HttpServer::at(format!("{}/mcp", server.base));
+    let client = mcp.client_with_token(&user.mcp_token()).await.unwrap();
+    let listed: Value = call(&client, "list_tasks", json!({})).await.ok();
+
+    let instants = [
+        ("signup expires_at", signup_expiry(&server).await),
+        ("session expires_at", session.body["expires_at"].clone()),
+        ("signin expires_at", signin.body["expires_at"].clone()),
+        ("task created_at", task["created_at"].clone()),
+        ("task updated_at", task["updated_at"].clone()),
+        ("task due_at", task["due_at"].clone()),
+        ("task completed_at", done.body["completed_at"].clone()),
+        (
+            "stream tool result created_at",
+            result["created_at"].clone(),
+        ),
+        ("stream tool result due_at", result["due_at"].clone()),
+        (
+            "conversation created_at",
+            conversations.body["conversations"][0]["created_at"].clone(),
+        ),
+        (
+            "conversation updated_at",
+            conversations.body["conversations"][0]["updated_at"].clone(),
+        ),
+        (
+            "message created_at",
+            messages.body["messages"][0]["created_at"].clone(),
+        ),
+        (
+            "MCP task created_at",
+            listed["tasks"][0]["created_at"].clone(),
+        ),
+        (
+            "MCP task completed_at",
+            listed["tasks"][1]["completed_at"].clone(),
+        ),
+    ];
+    for (what, value) in instants {
+        assert!(is_instant(&value), "{what} is {value}");
+    }
+    assert_eq!(task["due_at"], "2030-01-01T08:00:00.000000Z");
+}
+
+/// A fresh sign-up's `expires_at` (the kit's `sign_up` keeps only the token).
+async fn signup_expiry(server: &AgentServer) -> Value {
+    let response = server
+        .request(
+            Method::POST,
+            "/api/auth/signup",
+            None,
+            Some(json!({
+                "email": format!("expiry-{}@example.com", uuid::Uuid::new_v4().simple()),
+                "password": "correct horse battery",
+            })),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::CREATED);
+    response.body["expires_at"].clone()
 }
