@@ -52,6 +52,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "api",
         &[
+            "schema",
             "tags",
             "timestamp",
             "password",

@@ -4,12 +4,7 @@
 //! `Config` made in code (timing knobs included); [`AgentServer::start_process`] runs the real
 //! binary, for what only a process shows (signals, its log, its commands).
 
-use std::{
-    collections::HashMap,
-    process::Stdio,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{collections::HashMap, process::Stdio, sync::Arc, time::Duration};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -20,7 +15,6 @@ use todo_agent::{
     retry::RetryPolicy,
 };
 use tokio::{
-    io::{AsyncBufReadExt as _, BufReader},
     process::{Child, Command},
     task::JoinHandle,
 };
@@ -30,6 +24,8 @@ use crate::{
     TEST_JWT_SECRET, db::TestDb, fake_openai::FakeOpenAi, mcp::workspace_binary,
     process::logged_url,
 };
+
+pub use crate::process::ServerLog;
 
 /// Tells a benchmark executable which server it is to be.
 pub const BENCH_ROLE_VAR: &str = "TODO_BENCH_ROLE";
@@ -229,56 +225,12 @@ impl AgentServer {
         Self::start_command(command, db, extra_env).await
     }
 
-    /// Starts the binary like [`Self::start_process`] and keeps every line it logs.
+    /// Starts the binary like [`Self::start_process`], with the default log filter, and keeps
+    /// every line it logs.
     pub async fn start_logged(db: &TestDb, env: &[(&str, &str)]) -> (Self, ServerLog) {
         let mut command = Command::new(workspace_binary("todo-agent"));
-        command
-            .arg("serve")
-            .env_clear()
-            .env("BIND", "127.0.0.1:0")
-            .env("DATABASE_URL", db.url())
-            .env("JWT_SECRET", TEST_JWT_SECRET)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let mut child = command.spawn().expect("spawn todo-agent");
-        let log = ServerLog::default();
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
-        let (ready_tx, ready) = tokio::sync::oneshot::channel();
-        let kept = log.clone();
-        tokio::spawn(async move {
-            let mut ready_tx = Some(ready_tx);
-            let mut url = None;
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let (None, Some(at)) = (&url, line.find("http://")) {
-                    let found: String = line[at..]
-                        .chars()
-                        .take_while(|c| !c.is_whitespace() && *c != '"')
-                        .collect();
-                    url = Some(found.trim_end_matches('/').to_owned());
-                }
-                // The URL is logged before the migrations; "ready" after them.
-                if let Some(url) = url.as_ref().filter(|_| line.contains("ready"))
-                    && let Some(ready_tx) = ready_tx.take()
-                {
-                    let _ = ready_tx.send(url.clone());
-                }
-                kept.push(line);
-            }
-        });
-        let base = tokio::time::timeout(crate::process::START_TIMEOUT, ready)
-            .await
-            .expect("todo-agent starts in time")
-            .expect("todo-agent logs its URL");
-        let server = Self {
-            base,
-            http: http_client(),
-            running: Running::Process(child),
-        };
+        command.arg("serve");
+        let (server, log) = Self::spawn(command, db, env).await;
         (server, log)
     }
 
@@ -327,32 +279,35 @@ impl AgentServer {
     }
 
     /// Starts `command`, which must run `todo-agent serve` (benchmarks run it from their own
-    /// executable), with the test environment.
-    pub async fn start_command(
-        mut command: Command,
-        db: &TestDb,
-        extra_env: &[(&str, &str)],
-    ) -> Self {
+    /// executable), with the test environment and `RUST_LOG=info`.
+    pub async fn start_command(command: Command, db: &TestDb, extra_env: &[(&str, &str)]) -> Self {
+        let mut env = vec![("RUST_LOG", "info")];
+        env.extend_from_slice(extra_env);
+        Self::spawn(command, db, &env).await.0
+    }
+
+    /// Spawns `command` on `db` with the test secret and `env`, and waits until it is ready.
+    async fn spawn(mut command: Command, db: &TestDb, env: &[(&str, &str)]) -> (Self, ServerLog) {
         command
             .env_clear()
             .env("BIND", "127.0.0.1:0")
             .env("DATABASE_URL", db.url())
             .env("JWT_SECRET", TEST_JWT_SECRET)
-            .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        for (key, value) in extra_env {
+        for (key, value) in env {
             command.env(key, value);
         }
         let mut child = command.spawn().expect("spawn todo-agent");
-        let base = logged_url(&mut child, "todo-agent", "ready").await;
-        Self {
+        let (base, log) = logged_url(&mut child, "todo-agent", "ready").await;
+        let server = Self {
             base,
             http: http_client(),
             running: Running::Process(child),
-        }
+        };
+        (server, log)
     }
 
     /// The server's process id (for a binary), to signal it or read its memory use.
@@ -429,51 +384,6 @@ impl AgentServer {
             .await;
         assert_eq!(response.status, StatusCode::CREATED, "{:?}", response.body);
         response.body
-    }
-}
-
-/// Every line a server process logged so far.
-#[derive(Clone, Default)]
-pub struct ServerLog(Arc<LogLines>);
-
-#[derive(Default)]
-pub struct LogLines {
-    lines: Mutex<Vec<String>>,
-    added: tokio::sync::Notify,
-}
-
-impl ServerLog {
-    fn push(&self, line: String) {
-        self.0
-            .lines
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(line);
-        self.0.added.notify_waiters();
-    }
-
-    pub fn lines(&self) -> Vec<String> {
-        self.0
-            .lines
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
-    }
-
-    /// Waits (up to 10 s) until a line containing `text` has been logged.
-    pub async fn wait_for(&self, text: &str) {
-        let found = async {
-            loop {
-                let added = self.0.added.notified();
-                if self.lines().iter().any(|line| line.contains(text)) {
-                    return;
-                }
-                added.await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(10), found)
-            .await
-            .unwrap_or_else(|_| panic!("no log line with {text:?}: {:#?}", self.lines()));
     }
 }
 

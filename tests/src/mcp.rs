@@ -115,7 +115,7 @@ impl HttpServer {
             .kill_on_drop(true)
             .spawn()
             .expect("spawn todo-mcp serve");
-        let url = logged_url(&mut child, "todo-mcp serve", "serving MCP at").await;
+        let (url, _log) = logged_url(&mut child, "todo-mcp serve", "serving MCP at").await;
         Self {
             url,
             _child: Some(child),

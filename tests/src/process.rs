@@ -1,29 +1,45 @@
-//! Servers started as child processes: finding the URL they log when they are ready.
+//! Servers started as child processes: finding the URL they log when they are ready, and
+//! keeping what they log.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use tokio::{
     io::{AsyncBufReadExt as _, BufReader},
     process::Child,
+    sync::Notify,
 };
 
 /// How long a server gets to start before a test fails instead of hanging.
 pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Reads `child`'s stderr until a line containing `ready_marker` has been seen after a line
-/// with an `http://` URL, and answers that URL (without a trailing `/`). The rest of the log
-/// keeps being drained so the server never blocks on a full pipe.
-pub(crate) async fn logged_url(child: &mut Child, name: &str, ready_marker: &str) -> String {
+/// with an `http://` URL, and answers that URL (without a trailing `/`) and the log, which
+/// keeps every line: the rest is read as it comes, so the server never blocks on a full pipe.
+pub(crate) async fn logged_url(
+    child: &mut Child,
+    name: &str,
+    ready_marker: &str,
+) -> (String, ServerLog) {
     let stderr = child.stderr.take().expect("stderr is piped");
     let mut lines = BufReader::new(stderr).lines();
+    let log = ServerLog::default();
     let url = tokio::time::timeout(START_TIMEOUT, async {
         let mut url: Option<String> = None;
         while let Some(line) = lines.next_line().await.expect("read the server's stderr") {
             if let (None, Some(at)) = (&url, line.find("http://")) {
-                let found = line[at..].split_whitespace().next().unwrap_or_default();
+                // In a JSON line the URL ends at a quote.
+                let found: String = line[at..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '"')
+                    .collect();
                 url = Some(found.trim_end_matches('/').to_owned());
             }
-            if let Some(url) = url.as_ref().filter(|_| line.contains(ready_marker)) {
+            let ready = line.contains(ready_marker);
+            log.push(line);
+            if let Some(url) = url.as_ref().filter(|_| ready) {
                 return url.clone();
             }
         }
@@ -31,6 +47,56 @@ pub(crate) async fn logged_url(child: &mut Child, name: &str, ready_marker: &str
     })
     .await
     .unwrap_or_else(|_| panic!("{name} starts in time"));
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    url
+    let kept = log.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            kept.push(line);
+        }
+    });
+    (url, log)
+}
+
+/// Every line a server process logged so far.
+#[derive(Clone, Default)]
+pub struct ServerLog(Arc<LogLines>);
+
+#[derive(Default)]
+struct LogLines {
+    lines: Mutex<Vec<String>>,
+    added: Notify,
+}
+
+impl ServerLog {
+    fn push(&self, line: String) {
+        self.0
+            .lines
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(line);
+        self.0.added.notify_waiters();
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.0
+            .lines
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Waits (up to 10 s) until a line containing `text` has been logged.
+    pub async fn wait_for(&self, text: &str) {
+        let found = async {
+            loop {
+                let added = self.0.added.notified();
+                if self.lines().iter().any(|line| line.contains(text)) {
+                    return;
+                }
+                added.await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), found)
+            .await
+            .unwrap_or_else(|_| panic!("no log line with {text:?}: {:#?}", self.lines()));
+    }
 }

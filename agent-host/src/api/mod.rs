@@ -6,6 +6,7 @@ pub mod auth_routes;
 pub mod chat_routes;
 pub mod error;
 pub mod password;
+mod schema;
 pub mod tags;
 pub mod task_routes;
 pub mod timestamp;

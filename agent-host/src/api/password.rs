@@ -1,14 +1,11 @@
 //! `Password`: a password field of a request body, held as a secret from the moment it is
 //! parsed, so no `Debug` of a request (or of anything holding one) can print it.
 
-use std::borrow::Cow;
-
-use poem_openapi::{
-    registry::{MetaSchema, MetaSchemaRef},
-    types::{ParseError, ParseFromJSON, ParseResult, Type},
-};
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::Value;
+
+use super::schema::string_format_type;
 
 /// A password as a client sent it. Only parsed, never written back (`write_only`).
 #[derive(Debug, Clone)]
@@ -20,29 +17,7 @@ impl Password {
     }
 }
 
-impl Type for Password {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
-
-    fn name() -> Cow<'static, str> {
-        "string_password".into()
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format("string", "password")))
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(self.as_raw_value().into_iter())
-    }
-}
+string_format_type!(Password, "password");
 
 impl ParseFromJSON for Password {
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
