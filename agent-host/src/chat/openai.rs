@@ -39,6 +39,7 @@ use super::model::{
 use crate::{
     config::{ApiKey, ModelTiming, OpenAiConfig},
     retry::parse_retry_after,
+    telemetry::cause_chain,
 };
 
 /// How long a connection to the model server may take to open.
@@ -280,7 +281,7 @@ impl Failure {
 
 impl From<OpenAIError> for Failure {
     fn from(err: OpenAIError) -> Self {
-        let cause = err.to_string();
+        let cause = cause_chain(&err);
         if let OpenAIError::Boxed(boxed) = &err
             && let Some(refusal) = boxed.downcast_ref::<UpstreamRefusal>()
         {
