@@ -44,6 +44,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "entity",
             "conversations",
             "history",
+            "summary",
             "agent",
             "mod",
         ],

@@ -10,6 +10,7 @@
 
 mod m20261125_000001_create_tasks;
 mod m20261125_000002_create_host_tables;
+mod m20261204_000003_message_summaries_and_retries;
 
 pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::{MigrationTrait, prelude::*, sea_orm::DynIden};
@@ -38,6 +39,9 @@ impl MigratorTrait for HostMigrator {
     }
 
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000002_create_host_tables::Migration)]
+        vec![
+            Box::new(m20261125_000002_create_host_tables::Migration),
+            Box::new(m20261204_000003_message_summaries_and_retries::Migration),
+        ]
     }
 }

@@ -299,6 +299,7 @@ async fn seed_conversation(bench: &Bench, user: &ApiUser, count: usize) -> Strin
                     tool_name: None,
                     is_error: None,
                     status: MessageStatus::Complete,
+                    summary: None,
                 },
             )
             .await

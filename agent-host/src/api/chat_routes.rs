@@ -29,7 +29,7 @@ use super::{
 use crate::{
     auth::Auth,
     chat::{
-        ChatError, ChatService, TurnRequest,
+        ChatError, ChatService, TurnInput, TurnRequest,
         clock::{UserClock, Zone},
         conversations::{Conversation, StoredMessage, role_name, status_name},
         events::ChatEvent,
@@ -56,13 +56,19 @@ pub struct BadLimit {
     max: u64,
 }
 
-/// A message to the assistant.
+/// A message to the assistant, or a retry of the last one.
 #[derive(Debug, Object)]
 pub struct ChatRequest {
     /// Continue this conversation; leave out to start a new one, titled from this message.
     pub conversation_id: Option<Uuid>,
-    /// 1 to 8,000 characters.
-    pub message: String,
+    /// 1 to 8,000 characters; required unless `retry` is true.
+    pub message: Option<String>,
+    /// `true` reruns the turn of the conversation's last message (after a retryable error, or
+    /// for another answer): the message is not stored again, and the replies after it are
+    /// superseded (kept, no longer listed or sent to the model). Needs `conversation_id`, and no
+    /// `message`.
+    #[oai(default)]
+    pub retry: bool,
     /// The user's time zone for relative dates: an IANA name (`Europe/Berlin`) or a UTC
     /// offset (`+02:00`). UTC when absent.
     pub time_zone: Option<String>,
@@ -87,6 +93,8 @@ pub struct ToolCallRecord {
     pub arguments: Value,
     pub is_error: bool,
     pub result: Value,
+    /// The sentence frontends show for the call.
+    pub summary: String,
 }
 
 /// A conversation in the list.
@@ -129,6 +137,8 @@ pub struct MessageBody {
     /// `failed` when the model failed or the step limit was reached.
     pub status: String,
     pub created_at: Timestamp,
+    /// For a tool message: the sentence frontends show for the call.
+    pub summary: Option<String>,
 }
 
 /// A tool call as stored.
@@ -217,8 +227,15 @@ impl ChatApi {
         let ChatRequest {
             conversation_id,
             message,
+            retry,
             time_zone,
         } = body.0;
+        let input = match (message, retry) {
+            (Some(message), false) => TurnInput::Message(message),
+            (None, false) => return Err(ApiError::invalid(ChatError::NoMessage).into()),
+            (None, true) => TurnInput::Retry,
+            (Some(_), true) => return Err(ApiError::invalid(ChatError::RetryWithMessage).into()),
+        };
         let zone = match time_zone.as_deref().filter(|zone| !zone.trim().is_empty()) {
             Some(raw) => Zone::parse(raw).map_err(ApiError::invalid)?,
             None => Zone::utc(),
@@ -228,7 +245,7 @@ impl ChatApi {
             .start_turn(TurnRequest {
                 user,
                 conversation_id,
-                message,
+                input,
                 clock: UserClock::new(zone, Utc::now()),
                 request_id: Some(request_id.to_string()),
             })
@@ -378,6 +395,7 @@ async fn collect(
                 arguments: call.arguments,
                 is_error: false,
                 result: Value::Null,
+                summary: String::new(),
             }),
             ChatEvent::ToolResult(result) => {
                 if let Some(record) = reply
@@ -387,6 +405,7 @@ async fn collect(
                 {
                     record.is_error = result.is_error;
                     record.result = result.result;
+                    record.summary = result.summary;
                 }
             }
             ChatEvent::Done(done) => {
@@ -437,5 +456,6 @@ fn message_body(message: StoredMessage) -> MessageBody {
         is_error: message.is_error,
         status: status_name(message.status).to_owned(),
         created_at: message.created_at.into(),
+        summary: message.summary,
     }
 }

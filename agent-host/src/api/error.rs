@@ -211,7 +211,12 @@ impl From<sea_orm::DbErr> for ApiError {
 impl From<ChatError> for ApiError {
     fn from(err: ChatError) -> Self {
         match err {
-            ChatError::EmptyMessage | ChatError::MessageTooLong { .. } => ApiError::invalid(err),
+            ChatError::EmptyMessage
+            | ChatError::NoMessage
+            | ChatError::MessageTooLong { .. }
+            | ChatError::RetryWithMessage
+            | ChatError::RetryWithoutConversation
+            | ChatError::NothingToRetry => ApiError::invalid(err),
             ChatError::NoSuchConversation => ApiError::not_found(err),
             ChatError::Stopping => ApiError::refused(ErrorCode::ShuttingDown, err),
             ChatError::Store(err) => err.into(),

@@ -29,6 +29,7 @@ use super::{
         ChatMessage, ChatModel, ModelDelta, ModelError, ModelRequest, ToolCall, ToolCallAssembler,
         ToolSpec,
     },
+    summary::summarize,
 };
 use crate::{
     error_code::ErrorCode,
@@ -323,6 +324,7 @@ impl Turn {
                 ),
             }
         };
+        let summary = summarize(&call.name, &outcome, &self.clock);
         let stored = self
             .conversations
             .append(
@@ -336,6 +338,7 @@ impl Turn {
                     tool_name: Some(call.name.clone()),
                     is_error: Some(outcome.is_error),
                     status: MessageStatus::Complete,
+                    summary: Some(summary.clone()),
                 },
             )
             .await;
@@ -348,6 +351,7 @@ impl Turn {
                 call_id: call.id.clone(),
                 is_error: outcome.is_error,
                 result: outcome.value,
+                summary,
             }))
             .await;
         Ok(ChatMessage::Tool {
@@ -379,6 +383,7 @@ impl Turn {
                     tool_name: None,
                     is_error: None,
                     status,
+                    summary: None,
                 },
             )
             .await?;

@@ -65,6 +65,8 @@ pub struct StoredMessage {
     pub is_error: Option<bool>,
     pub status: MessageStatus,
     pub created_at: DateTime<Utc>,
+    /// On tool messages: the sentence frontends show for the call.
+    pub summary: Option<String>,
 }
 
 /// A message to store; the store gives it its `seq` and time.
@@ -78,6 +80,7 @@ pub struct NewMessage {
     pub tool_name: Option<String>,
     pub is_error: Option<bool>,
     pub status: MessageStatus,
+    pub summary: Option<String>,
 }
 
 /// One page of conversations, newest activity first.
@@ -246,6 +249,8 @@ impl ConversationStore {
                 is_error: Set(new.is_error),
                 status: Set(status_name(new.status).to_owned()),
                 created_at: Set(created_at),
+                summary: Set(new.summary.clone()),
+                superseded: Set(false),
             };
             match message::Entity::insert(row)
                 .exec_without_returning(&self.db)
@@ -263,6 +268,7 @@ impl ConversationStore {
                         is_error: new.is_error,
                         status: new.status,
                         created_at,
+                        summary: new.summary,
                     });
                 }
                 // Another turn of the same conversation took this seq first: take the next.
@@ -287,8 +293,41 @@ impl ConversationStore {
         Ok(())
     }
 
+    /// Supersedes every reply after the conversation's last user message, for a retry of that
+    /// message: they stay stored but are no longer listed or sent to the model. Answers the
+    /// user message, or `None` when the conversation has none.
+    pub async fn supersede_after_last_user_message(
+        &self,
+        conversation_id: Uuid,
+    ) -> Result<Option<StoredMessage>, ConversationError> {
+        let txn = self.db.begin().await?;
+        let last_user = message::Entity::find()
+            .filter(message::Column::ConversationId.eq(conversation_id))
+            .filter(message::Column::Role.eq(role_name(Role::User)))
+            .filter(message::Column::Superseded.eq(false))
+            .order_by_desc(message::Column::Seq)
+            .first(&txn)
+            .await?;
+        let Some(last_user) = last_user else {
+            txn.commit().await?;
+            return Ok(None);
+        };
+        message::Entity::update_many()
+            .col_expr(
+                message::Column::Superseded,
+                sea_orm::sea_query::Expr::value(true),
+            )
+            .filter(message::Column::ConversationId.eq(conversation_id))
+            .filter(message::Column::Seq.gt(last_user.seq))
+            .filter(message::Column::Superseded.eq(false))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        from_message(last_user).map(Some)
+    }
+
     /// The `limit` messages before `before` (a `seq`; the newest when absent), in conversation
-    /// order.
+    /// order; superseded replies are left out.
     pub async fn page(
         &self,
         conversation_id: Uuid,
@@ -297,6 +336,7 @@ impl ConversationStore {
     ) -> Result<MessagePage, ConversationError> {
         let mut query = message::Entity::find()
             .filter(message::Column::ConversationId.eq(conversation_id))
+            .filter(message::Column::Superseded.eq(false))
             .order_by_desc(message::Column::Seq);
         if let Some(before) = before {
             query = query.filter(message::Column::Seq.lt(before));
@@ -412,6 +452,7 @@ fn from_message(row: message::Model) -> Result<StoredMessage, ConversationError>
         is_error: row.is_error,
         status,
         created_at: row.created_at,
+        summary: row.summary,
     })
 }
 

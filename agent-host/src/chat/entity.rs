@@ -40,6 +40,10 @@ pub(super) mod message {
         pub is_error: Option<bool>,
         pub status: String,
         pub created_at: DateTimeUtc,
+        /// On tool messages: the sentence frontends show for the call.
+        pub summary: Option<String>,
+        /// Replaced by a retry of the user message before it: kept, never listed or sent.
+        pub superseded: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -54,6 +54,9 @@ pub struct ToolResultEvent {
     pub call_id: String,
     pub is_error: bool,
     pub result: Value,
+    /// The one sentence every frontend shows for the call, e.g. "Added task 'buy milk', due
+    /// tomorrow at 17:00", or "Could not add the task: ..." for an error.
+    pub summary: String,
 }
 
 /// Last on success.

@@ -157,6 +157,7 @@ mod tests {
             is_error: None,
             status: MessageStatus::Complete,
             created_at: Utc::now(),
+            summary: None,
         }
     }
 

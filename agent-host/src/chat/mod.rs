@@ -20,6 +20,7 @@ pub mod history;
 pub mod model;
 pub mod offline;
 pub mod openai;
+pub mod summary;
 
 use std::{sync::Arc, time::Duration};
 
@@ -32,7 +33,9 @@ use uuid::Uuid;
 use self::{
     agent::Turn,
     clock::UserClock,
-    conversations::{ConversationError, ConversationStore, MessageStatus, NewMessage, Role},
+    conversations::{
+        Conversation, ConversationError, ConversationStore, MessageStatus, NewMessage, Role,
+    },
     events::ChatEvent,
     model::ChatModel,
 };
@@ -77,10 +80,20 @@ impl Drop for RunningTurn {
 pub struct TurnRequest {
     pub user: UserId,
     pub conversation_id: Option<Uuid>,
-    pub message: String,
+    pub input: TurnInput,
     pub clock: UserClock,
     /// The HTTP request's id, carried into the turn's tool calls.
     pub request_id: Option<String>,
+}
+
+/// What the turn answers.
+pub enum TurnInput {
+    /// A new message from the user, stored before the model is called.
+    Message(String),
+    /// The conversation's last user message again (after a retryable error, or because the
+    /// user wants another answer): it is not stored twice, and the replies after it are
+    /// superseded (kept, but no longer listed or sent to the model).
+    Retry,
 }
 
 /// Why a turn could not start.
@@ -88,6 +101,14 @@ pub struct TurnRequest {
 pub enum ChatError {
     #[error("message must not be empty")]
     EmptyMessage,
+    #[error("message is required (or retry: true with a conversation_id)")]
+    NoMessage,
+    #[error("a retry reruns the conversation's last message: give conversation_id and no message")]
+    RetryWithMessage,
+    #[error("a retry needs the conversation_id of the conversation to retry")]
+    RetryWithoutConversation,
+    #[error("this conversation has no message to retry")]
+    NothingToRetry,
     #[error("message must be at most {max} characters")]
     MessageTooLong { max: usize },
     #[error("no such conversation")]
@@ -146,52 +167,32 @@ impl ChatService {
         }
     }
 
-    /// Checks the request, stores the user's message (before any model is called) and starts
-    /// the turn in its own task.
+    /// Checks the request, stores the user's message (before any model is called) or, for a
+    /// retry, supersedes the replies to the last one, and starts the turn in its own task.
     pub async fn start_turn(
         self: &Arc<Self>,
         request: TurnRequest,
     ) -> Result<StartedTurn, ChatError> {
-        let message = request.message.trim();
         if self.stopping.is_cancelled() {
             return Err(ChatError::Stopping);
         }
-        if message.is_empty() {
-            return Err(ChatError::EmptyMessage);
-        }
-        if message.chars().count() > MESSAGE_MAX_CHARS {
-            return Err(ChatError::MessageTooLong {
-                max: MESSAGE_MAX_CHARS,
-            });
-        }
-        let conversation = match request.conversation_id {
-            Some(id) => self
-                .conversations
-                .find(request.user, id)
-                .await
-                .map_err(ConversationError::from)?
-                .ok_or(ChatError::NoSuchConversation)?,
-            None => self
-                .conversations
-                .create(request.user, message)
-                .await
-                .map_err(ConversationError::from)?,
+        let conversation = match request.input {
+            TurnInput::Message(message) => {
+                self.store_user_message(request.user, request.conversation_id, &message)
+                    .await?
+            }
+            TurnInput::Retry => {
+                let id = request
+                    .conversation_id
+                    .ok_or(ChatError::RetryWithoutConversation)?;
+                let conversation = self.find(request.user, id).await?;
+                self.conversations
+                    .supersede_after_last_user_message(conversation.id)
+                    .await?
+                    .ok_or(ChatError::NothingToRetry)?;
+                conversation
+            }
         };
-        self.conversations
-            .append(
-                conversation.id,
-                NewMessage {
-                    id: Uuid::now_v7(),
-                    role: Role::User,
-                    content: message.to_owned(),
-                    tool_calls: Vec::new(),
-                    tool_call_id: None,
-                    tool_name: None,
-                    is_error: None,
-                    status: MessageStatus::Complete,
-                },
-            )
-            .await?;
         self.conversations
             .touch(conversation.id)
             .await
@@ -227,5 +228,58 @@ impl ChatService {
             conversation_id: conversation.id,
             events,
         })
+    }
+
+    /// Checks a new message and stores it, in the given conversation or a new one titled
+    /// after it.
+    async fn store_user_message(
+        &self,
+        user: UserId,
+        conversation_id: Option<Uuid>,
+        message: &str,
+    ) -> Result<Conversation, ChatError> {
+        let message = message.trim();
+        if message.is_empty() {
+            return Err(ChatError::EmptyMessage);
+        }
+        if message.chars().count() > MESSAGE_MAX_CHARS {
+            return Err(ChatError::MessageTooLong {
+                max: MESSAGE_MAX_CHARS,
+            });
+        }
+        let conversation = match conversation_id {
+            Some(id) => self.find(user, id).await?,
+            None => self
+                .conversations
+                .create(user, message)
+                .await
+                .map_err(ConversationError::from)?,
+        };
+        self.conversations
+            .append(
+                conversation.id,
+                NewMessage {
+                    id: Uuid::now_v7(),
+                    role: Role::User,
+                    content: message.to_owned(),
+                    tool_calls: Vec::new(),
+                    tool_call_id: None,
+                    tool_name: None,
+                    is_error: None,
+                    status: MessageStatus::Complete,
+                    summary: None,
+                },
+            )
+            .await?;
+        Ok(conversation)
+    }
+
+    /// The user's conversation `id`; another user's reads like a missing one.
+    async fn find(&self, user: UserId, id: Uuid) -> Result<Conversation, ChatError> {
+        self.conversations
+            .find(user, id)
+            .await
+            .map_err(ConversationError::from)?
+            .ok_or(ChatError::NoSuchConversation)
     }
 }

@@ -175,7 +175,18 @@ async fn bad_chat_requests_are_refused_and_change_nothing(ctx: Ctx) {
             json!({"message": "hi", "conversation_id": uuid::Uuid::now_v7()}),
             StatusCode::NOT_FOUND,
         ),
-        (json!({"text": "hi"}), StatusCode::BAD_REQUEST),
+        (json!({"text": "hi"}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"message": ["hi"]}), StatusCode::BAD_REQUEST),
+        // A retry needs a conversation, and takes no message.
+        (json!({"retry": true}), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            json!({"retry": true, "message": "again", "conversation_id": uuid::Uuid::now_v7()}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"retry": true, "conversation_id": uuid::Uuid::now_v7()}),
+            StatusCode::NOT_FOUND,
+        ),
     ];
     for (body, status) in cases {
         let response = ctx

@@ -37,6 +37,19 @@ async fn the_offline_agent_handles_plain_task_commands() {
         .map(|event| event.data["tool_name"].as_str().unwrap())
         .collect();
     assert_eq!(calls, ["add_task"]);
+    let line = events
+        .iter()
+        .find(|event| event.kind() == "tool_result")
+        .map(|event| {
+            event.data["summary"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        });
+    assert_eq!(
+        line.as_deref(),
+        Some("Added task 'buy milk', due tomorrow at 17:00")
+    );
     let tasks = server
         .get(&user, &format!("/api/{}/tasks", user.id))
         .await

@@ -16,6 +16,7 @@ use super::{
 };
 
 with_fake_model!(
+    a_retry_reruns_the_last_message_and_supersedes_the_replies_to_it,
     events_arrive_in_order_with_ids_and_the_reply_is_stored,
     a_tool_call_creates_a_task_visible_through_the_api,
     two_tool_calls_in_one_step_both_run_and_are_reported,
@@ -132,6 +133,7 @@ async fn a_tool_call_creates_a_task_visible_through_the_api(ctx: Ctx) {
     assert_eq!(result.data["call_id"], call.data["call_id"]);
     assert_eq!(result.data["is_error"], false);
     assert_eq!(result.data["result"]["status"], "created");
+    assert_eq!(result.data["summary"], "Added task 'buy milk'");
     assert_eq!(text_of(&events), "Let me add that. Added “buy milk”.");
 
     let tasks = list_tasks(&ctx, &user).await;
@@ -366,4 +368,91 @@ async fn ten_concurrent_streams_for_one_user_are_independent(ctx: Ctx) {
     assert_eq!(conversations.len(), 10);
     let listed = conversations_of(&ctx, &user).await;
     assert_eq!(listed.body["conversations"].as_array().unwrap().len(), 10);
+}
+
+async fn a_retry_reruns_the_last_message_and_supersedes_the_replies_to_it(ctx: Ctx) {
+    let user = ctx.server.sign_up().await;
+    // A first answer with a tool call, then a failed second turn.
+    ctx.fake
+        .push(Reply::calls(&[("add_task", json!({"title": "first try"}))]));
+    ctx.fake.push(Reply::text("Added it."));
+    let first = ctx.server.chat(&user, message("add first try")).await;
+    assert_eq!(last(&first).kind(), "done");
+    let conversation = first[0].data["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ctx.fake.push(Reply::status(400));
+    let failed = ctx
+        .server
+        .chat(
+            &user,
+            json!({"conversation_id": conversation, "message": "and now?"}),
+        )
+        .await;
+    assert_eq!(last(&failed).kind(), "error");
+    ctx.server.turns_settled().await;
+    let before = stored_messages(&ctx, &user, &conversation).await;
+    assert_eq!(before.len(), 6, "{before:?}");
+    assert_eq!(before[5]["status"], "failed");
+
+    ctx.fake.push(Reply::text("Now it works."));
+    let retried = ctx
+        .server
+        .chat(
+            &user,
+            json!({"conversation_id": conversation, "retry": true}),
+        )
+        .await;
+    assert_eq!(last(&retried).kind(), "done", "{retried:?}");
+    assert_eq!(text_of(&retried), "Now it works.");
+    assert_eq!(retried[0].data["conversation_id"], conversation.as_str());
+
+    // The user's message is there once; the failed reply is no longer listed.
+    let after = stored_messages(&ctx, &user, &conversation).await;
+    let shown: Vec<(&str, &str)> = after
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+        .collect();
+    assert_eq!(shown.len(), 6, "{shown:?}");
+    assert_eq!(shown[4], ("user", "and now?"));
+    assert_eq!(shown[5], ("assistant", "Now it works."));
+    // The model was sent the message once, and not the superseded reply.
+    let sent = sent_messages(&ctx.fake.requests().last().unwrap().body);
+    let asked = sent.iter().filter(|(_, text)| text == "and now?").count();
+    assert_eq!(asked, 1, "{sent:?}");
+    assert_eq!(
+        sent.last().unwrap(),
+        &("user".to_owned(), "and now?".to_owned())
+    );
+
+    // Retrying a turn that worked supersedes its reply just the same; what earlier turns'
+    // tools did stays done.
+    ctx.fake.push(Reply::text("Third time."));
+    ctx.server
+        .chat(
+            &user,
+            json!({"conversation_id": conversation, "retry": true}),
+        )
+        .await;
+    let latest = stored_messages(&ctx, &user, &conversation).await;
+    assert_eq!(latest.len(), 6);
+    assert_eq!(latest[5]["content"], "Third time.");
+    assert_eq!(list_tasks(&ctx, &user).await.len(), 1);
+
+    // Superseded replies are kept in the database, marked so.
+    use sea_orm::ConnectionTrait as _;
+    let db = ctx.db.connect().await;
+    let superseded = db
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM messages WHERE superseded AND conversation_id = $1",
+            [uuid::Uuid::try_parse(&conversation).unwrap().into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(superseded, 2);
 }
