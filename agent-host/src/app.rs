@@ -40,6 +40,7 @@ use crate::{
     config::{Config, Security, Timing},
     tasks::{TaskGateway, TaskTarget},
     telemetry::trace_request,
+    web_pages::WebPages,
 };
 
 /// The largest request body accepted.
@@ -195,6 +196,15 @@ impl App {
         self,
         shutdown: CancellationToken,
     ) -> (NoDelayAcceptor, impl Endpoint + 'static) {
+        let pages = todo_web::routes(
+            Arc::new(WebPages {
+                accounts: self.accounts.clone(),
+                sessions: SessionIssuer::new(self.keys.clone(), self.security),
+                keys: self.keys.clone(),
+                tasks: self.tasks.clone(),
+            }),
+            self.public_base_url.clone(),
+        );
         let api = api::service(
             AuthApi {
                 accounts: self.accounts,
@@ -224,7 +234,8 @@ impl App {
         let mut route = Route::new()
             .nest("/api", api_routes)
             .at("/healthz", get(healthz))
-            .at("/readyz", get(readyz).data(self.db));
+            .at("/readyz", get(readyz).data(self.db))
+            .nest("/", pages);
         if let Some(store) = self.embedded_tasks {
             route = route.at(
                 "/mcp",

@@ -120,6 +120,17 @@ impl SessionIssuer {
             cookie: cookie.to_string(),
         })
     }
+
+    /// The `Set-Cookie` value that ends a browser's session.
+    pub fn sign_out_cookie(&self) -> String {
+        let mut cookie = Cookie::new_with_str(SESSION_COOKIE, "");
+        cookie.set_path("/");
+        cookie.set_same_site(SameSite::Lax);
+        cookie.set_http_only(self.security.cookie_http_only);
+        cookie.set_secure(self.security.cookie_secure);
+        cookie.set_max_age(std::time::Duration::ZERO);
+        cookie.to_string()
+    }
 }
 
 /// What the security checkers need; added to the route as data.

@@ -2,7 +2,7 @@
 //! assistant and the way to the task tools (MCP, embedded or remote).
 //!
 //! The modules form layers, lowest first: `error_code`, `telemetry`, `retry`, `config`,
-//! `auth`, `accounts`, `tasks`, `chat`, `api`, `app`, `cli`. A module imports only modules of
+//! `auth`, `accounts`, `tasks`, `chat`, `api`, `web_pages`, `app`, `cli`. A module imports only modules of
 //! lower layers (`docs/ARCHITECTURE.md`; checked by `tests/module_order.rs`).
 //!
 //! Main types: [`config::Config`] (every environment variable), [`app::App`] (the server),
@@ -20,3 +20,4 @@ pub mod error_code;
 pub mod retry;
 pub mod tasks;
 pub mod telemetry;
+pub mod web_pages;

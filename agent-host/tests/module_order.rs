@@ -27,6 +27,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "tasks",
             "chat",
             "api",
+            "web_pages",
             "app",
             "cli",
             "mod",

@@ -1,0 +1,295 @@
+//! `WebPages`: the host's side of the web crate's [`WebHost`] trait, a narrow type over the
+//! accounts, the session issuer and the MCP task tools (the pages reach tasks exactly as the
+//! API does, through MCP).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use todo_mcp::{
+    auth::{Audience, TokenKeys},
+    task::UserId,
+    tools::{
+        ToolErrorKind, ToolName,
+        dto::{
+            AddTaskArgs, CompleteTaskArgs, DeleteTaskArgs, GetTaskArgs, ListTasksArgs,
+            PriorityView, TaskChangeView, TaskListView, TaskView, UpdateTaskArgs,
+        },
+    },
+};
+use todo_web::host::{
+    FormErrors, NewSession, Priority, Task, TaskFilter, TaskInput, TaskPage, WebError, WebHost,
+    WebUser,
+};
+use uuid::Uuid;
+
+use crate::{
+    accounts::{AccountError, AccountStore},
+    auth::SessionIssuer,
+    tasks::{TaskCallError, TaskGateway, TaskSession},
+    telemetry::cause_chain,
+};
+
+/// What the web pages get from the host.
+pub struct WebPages {
+    pub accounts: AccountStore,
+    pub sessions: SessionIssuer,
+    pub keys: TokenKeys,
+    pub tasks: TaskGateway,
+}
+
+#[async_trait]
+impl WebHost for WebPages {
+    async fn current_user(&self, session_token: &str) -> Option<WebUser> {
+        let verified = self.keys.verify(session_token, Audience::Agent).ok()?;
+        let account = self.accounts.get(verified.user).await.ok()?;
+        Some(WebUser {
+            id: account.id.as_uuid(),
+            email: account.email,
+            name: account.name,
+        })
+    }
+
+    async fn sign_in(&self, email: &str, password: &str) -> Result<NewSession, WebError> {
+        let account = self
+            .accounts
+            .sign_in(email, password)
+            .await
+            .map_err(account_error)?;
+        self.new_session(account.id)
+    }
+
+    async fn sign_up(
+        &self,
+        email: &str,
+        password: &str,
+        name: Option<&str>,
+    ) -> Result<NewSession, WebError> {
+        let account = self
+            .accounts
+            .sign_up(email, password, name)
+            .await
+            .map_err(account_error)?;
+        tracing::info!(user_id = %account.id, "account created");
+        self.new_session(account.id)
+    }
+
+    fn sign_out_cookie(&self) -> String {
+        self.sessions.sign_out_cookie()
+    }
+
+    async fn list_tasks(
+        &self,
+        user: Uuid,
+        filter: &TaskFilter,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<TaskPage, WebError> {
+        let args = ListTasksArgs {
+            status: filter.status.clone(),
+            query: filter.query.clone(),
+            priority: filter.priority.clone(),
+            tag: filter.tag.clone(),
+            limit: Some(i64::from(limit)),
+            cursor: cursor.map(str::to_owned),
+        };
+        let page: TaskListView = self
+            .tasks_of(user)
+            .await?
+            .call(ToolName::ListTasks, &args)
+            .await
+            .map_err(task_error)?;
+        Ok(TaskPage {
+            tasks: page.tasks.iter().map(task_of).collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    async fn get_task(&self, user: Uuid, task: Uuid) -> Result<Task, WebError> {
+        let args = GetTaskArgs {
+            task_id: task.to_string(),
+        };
+        let view: TaskView = self
+            .tasks_of(user)
+            .await?
+            .call(ToolName::GetTask, &args)
+            .await
+            .map_err(task_error)?;
+        Ok(task_of(&view))
+    }
+
+    async fn add_task(&self, user: Uuid, input: TaskInput) -> Result<Task, WebError> {
+        let set = |value: String| Some(value).filter(|value| !value.trim().is_empty());
+        let args = AddTaskArgs {
+            title: input.title,
+            description: set(input.description),
+            priority: set(input.priority),
+            due_at: set(input.due_at),
+            tags: Some(input.tags).filter(|tags| !tags.is_empty()),
+        };
+        self.change(user, ToolName::AddTask, &args).await
+    }
+
+    async fn update_task(
+        &self,
+        user: Uuid,
+        task: Uuid,
+        input: TaskInput,
+    ) -> Result<Task, WebError> {
+        // The edit form shows every field: what it sends is the task's new state ("" clears).
+        let args = UpdateTaskArgs {
+            task_id: task.to_string(),
+            title: Some(input.title),
+            description: Some(input.description),
+            priority: Some(input.priority).filter(|priority| !priority.is_empty()),
+            due_at: Some(input.due_at),
+            tags: Some(input.tags),
+        };
+        self.change(user, ToolName::UpdateTask, &args).await
+    }
+
+    async fn set_completed(
+        &self,
+        user: Uuid,
+        task: Uuid,
+        completed: bool,
+    ) -> Result<Task, WebError> {
+        let args = CompleteTaskArgs {
+            task_id: task.to_string(),
+            completed: Some(completed),
+        };
+        self.change(user, ToolName::CompleteTask, &args).await
+    }
+
+    async fn delete_task(&self, user: Uuid, task: Uuid) -> Result<(), WebError> {
+        let args = DeleteTaskArgs {
+            task_id: task.to_string(),
+        };
+        self.change(user, ToolName::DeleteTask, &args)
+            .await
+            .map(drop)
+    }
+}
+
+impl WebPages {
+    fn new_session(&self, user: UserId) -> Result<NewSession, WebError> {
+        let session = self.sessions.issue(user).map_err(|err| {
+            tracing::error!(error = %err, "could not sign a session");
+            WebError::Unavailable
+        })?;
+        Ok(NewSession {
+            user_id: user.as_uuid(),
+            set_cookie: session.cookie,
+        })
+    }
+
+    /// An MCP session acting for the page's user.
+    async fn tasks_of(&self, user: Uuid) -> Result<TaskSession, WebError> {
+        self.tasks.open(UserId::new(user)).await.map_err(task_error)
+    }
+
+    async fn change(
+        &self,
+        user: Uuid,
+        tool: ToolName,
+        args: &impl serde::Serialize,
+    ) -> Result<Task, WebError> {
+        let change: TaskChangeView = self
+            .tasks_of(user)
+            .await?
+            .call(tool, args)
+            .await
+            .map_err(task_error)?;
+        Ok(task_of(&change.task))
+    }
+}
+
+fn account_error(err: AccountError) -> WebError {
+    let form = |message: String| FormErrors {
+        form: Some(message),
+        ..FormErrors::default()
+    };
+    WebError::Form(Box::new(match err {
+        AccountError::InvalidEmail => FormErrors {
+            email: Some(err.to_string()),
+            ..FormErrors::default()
+        },
+        AccountError::EmailTaken => FormErrors {
+            email: Some(err.to_string()),
+            ..FormErrors::default()
+        },
+        AccountError::PasswordLength => FormErrors {
+            password: Some(err.to_string()),
+            ..FormErrors::default()
+        },
+        AccountError::InvalidName => FormErrors {
+            name: Some(err.to_string()),
+            ..FormErrors::default()
+        },
+        AccountError::BadCredentials | AccountError::NotFound => {
+            form("Wrong email or password.".to_owned())
+        }
+        AccountError::Hashing(_) | AccountError::Store(_) => {
+            tracing::error!(error = %err, cause_chain = %cause_chain(&err), "an account operation failed");
+            return WebError::Unavailable;
+        }
+    }))
+}
+
+/// A tool's refusal goes next to the field its sentence is about (the task server's
+/// sentences start with the field's name); anything else is unavailable.
+fn task_error(err: TaskCallError) -> WebError {
+    match err {
+        TaskCallError::Tool {
+            kind: ToolErrorKind::InvalidArgument,
+            message,
+        } => WebError::Form(Box::new(field_error(message))),
+        TaskCallError::Tool {
+            kind: ToolErrorKind::NotFound,
+            ..
+        } => WebError::NotFound,
+        other => {
+            tracing::error!(error = %other, cause_chain = %cause_chain(&other), "a task call from a page failed");
+            WebError::Unavailable
+        }
+    }
+}
+
+fn field_error(message: String) -> FormErrors {
+    let mut errors = FormErrors::default();
+    let slot = if message.starts_with("title") {
+        &mut errors.title
+    } else if message.starts_with("description") {
+        &mut errors.description
+    } else if message.starts_with("priority") {
+        &mut errors.priority
+    } else if message.starts_with("due_at") {
+        &mut errors.due
+    } else if message.contains("tag") {
+        &mut errors.tags
+    } else {
+        &mut errors.form
+    };
+    *slot = Some(message);
+    errors
+}
+
+fn task_of(view: &TaskView) -> Task {
+    let time = |raw: &str| {
+        DateTime::parse_from_rfc3339(raw)
+            .ok()
+            .map(|at| at.with_timezone(&Utc))
+    };
+    Task {
+        // Ids come from our own task server; a malformed one would be a bug there.
+        id: Uuid::try_parse(&view.id).unwrap_or_default(),
+        title: view.title.clone(),
+        description: view.description.clone(),
+        completed: view.completed,
+        priority: match view.priority {
+            PriorityView::Low => Priority::Low,
+            PriorityView::Medium => Priority::Medium,
+            PriorityView::High => Priority::High,
+        },
+        due_at: view.due_at.as_deref().and_then(time),
+        tags: view.tags.clone(),
+    }
+}
