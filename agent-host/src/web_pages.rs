@@ -22,7 +22,7 @@ use todo_web::host::{
 use uuid::Uuid;
 
 use crate::{
-    accounts::{AccountError, AccountStore},
+    accounts::{AccountError, AccountStore, sign_up_problems},
     auth::SessionIssuer,
     tasks::{TaskCallError, TaskGateway, TaskSession},
     telemetry::cause_chain,
@@ -63,6 +63,18 @@ impl WebHost for WebPages {
         password: &str,
         name: Option<&str>,
     ) -> Result<NewSession, WebError> {
+        let problems = sign_up_problems(email, password, name);
+        if !problems.is_empty() {
+            let mut errors = FormErrors::default();
+            for problem in problems {
+                if let WebError::Form(one) = account_error(problem) {
+                    errors.email = errors.email.or(one.email);
+                    errors.password = errors.password.or(one.password);
+                    errors.name = errors.name.or(one.name);
+                }
+            }
+            return Err(WebError::Form(Box::new(errors)));
+        }
         let account = self
             .accounts
             .sign_up(email, password, name)

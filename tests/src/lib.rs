@@ -4,13 +4,16 @@
 //!   PostgreSQL database on `TEST_DATABASE_URL` (dropped afterwards), built by the real migrators.
 //! - [`skip`]: how a test that needs something missing (PostgreSQL, Python's MCP SDK) skips, and
 //!   how `TODO_TEST_REQUIRE_ALL=1` turns that skip into a failure.
-//! - [`agent`]: the real `todo-agent` binary on a free port and a client for its HTTP API.
+//! - [`agent`]: `todo-agent` in the test's process (`TestApp`) or as the real binary, and a
+//!   client for its HTTP API.
+//! - [`browser`]: headless Chromium over WebDriver, for the web pages.
 //! - [`fake_openai`]: a scripted OpenAI-compatible model server; [`chat`]: the chat stream
 //!   read event by event.
 //! - [`mcp`]: the real `todo-mcp` binary over stdio and streamable HTTP, driven by the rmcp
 //!   client, and typed helpers to call the task tools.
 
 pub mod agent;
+pub mod browser;
 pub mod chat;
 pub mod db;
 pub mod fake_openai;

@@ -136,6 +136,19 @@ impl AccountStore {
     }
 }
 
+/// Every problem of a new account's fields at once (a form shows them all together);
+/// `sign_up` stops at the first.
+pub fn sign_up_problems(email: &str, password: &str, name: Option<&str>) -> Vec<AccountError> {
+    [
+        normalize_email(email).err(),
+        check_password(password).err(),
+        normalize_name(name).err(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 fn now() -> DateTime<Utc> {
     let now = Utc::now();
     DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)

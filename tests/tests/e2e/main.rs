@@ -4,12 +4,14 @@
 //! (stdio, streamable HTTP); PostgreSQL ones skip, saying so, without `TEST_DATABASE_URL`.
 
 mod api;
+mod browser;
 mod chat;
 mod http_auth;
 mod process;
 mod python_sdk;
 mod stdio;
 mod tools;
+mod web;
 
 /// Runs each listed `async fn(Harness)` on SQLite and PostgreSQL, over stdio and HTTP.
 macro_rules! on_every_server {
