@@ -199,6 +199,7 @@ impl App {
         let pages = todo_web::routes(
             Arc::new(WebPages {
                 accounts: self.accounts.clone(),
+                conversations: self.chat.conversations().clone(),
                 sessions: SessionIssuer::new(self.keys.clone(), self.security),
                 keys: self.keys.clone(),
                 tasks: self.tasks.clone(),

@@ -16,14 +16,15 @@ use todo_mcp::{
     },
 };
 use todo_web::host::{
-    FormErrors, NewSession, Priority, Task, TaskFilter, TaskInput, TaskPage, WebError, WebHost,
-    WebUser,
+    ChatItem, ChatPage, ChatRole, ConversationItem, FormErrors, NewSession, Priority, Task,
+    TaskFilter, TaskInput, TaskPage, WebError, WebHost, WebUser,
 };
 use uuid::Uuid;
 
 use crate::{
     accounts::{AccountError, AccountStore, sign_up_problems},
     auth::SessionIssuer,
+    chat::conversations::{ConversationStore, MessageStatus, Role},
     tasks::{TaskCallError, TaskGateway, TaskSession},
     telemetry::cause_chain,
 };
@@ -31,6 +32,7 @@ use crate::{
 /// What the web pages get from the host.
 pub struct WebPages {
     pub accounts: AccountStore,
+    pub conversations: ConversationStore,
     pub sessions: SessionIssuer,
     pub keys: TokenKeys,
     pub tasks: TaskGateway,
@@ -179,6 +181,77 @@ impl WebHost for WebPages {
             .await
             .map(drop)
     }
+
+    async fn conversations(&self, user: Uuid) -> Result<Vec<ConversationItem>, WebError> {
+        let page = self
+            .conversations
+            .list(UserId::new(user), CONVERSATIONS_IN_PICKER, None)
+            .await
+            .map_err(unavailable)?;
+        Ok(page
+            .conversations
+            .into_iter()
+            .map(|conversation| ConversationItem {
+                id: conversation.id,
+                title: conversation.title,
+            })
+            .collect())
+    }
+
+    async fn messages(
+        &self,
+        user: Uuid,
+        conversation: Uuid,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<ChatPage, WebError> {
+        self.conversations
+            .find(UserId::new(user), conversation)
+            .await
+            .map_err(unavailable)?
+            .ok_or(WebError::NotFound)?;
+        let page = self
+            .conversations
+            .page(conversation, before, u64::from(limit))
+            .await
+            .map_err(unavailable)?;
+        let items = page
+            .messages
+            .into_iter()
+            // An assistant step that only called tools has no text to show: its tools' lines
+            // follow it.
+            .filter(|message| {
+                !(message.role == Role::Assistant
+                    && message.content.is_empty()
+                    && !message.tool_calls.is_empty())
+            })
+            .map(|message| ChatItem {
+                id: message.id,
+                seq: message.seq,
+                role: match message.role {
+                    Role::User => ChatRole::User,
+                    Role::Assistant => ChatRole::Assistant,
+                    Role::Tool => ChatRole::Tool,
+                },
+                text: message.content,
+                summary: message.summary,
+                is_error: message.is_error == Some(true),
+                partial: message.status != MessageStatus::Complete,
+            })
+            .collect();
+        Ok(ChatPage {
+            items,
+            next_before: page.next_before,
+        })
+    }
+}
+
+/// Conversations the sidebar's picker offers.
+const CONVERSATIONS_IN_PICKER: u64 = 50;
+
+fn unavailable(err: impl std::error::Error + 'static) -> WebError {
+    tracing::error!(error = %err, cause_chain = %cause_chain(&err), "a conversation read for a page failed");
+    WebError::Unavailable
 }
 
 impl WebPages {

@@ -107,6 +107,20 @@ impl Browser {
         }
     }
 
+    /// With `TODO_SCREENSHOTS=<dir>` set, saves the page as `<dir>/<name>.png` (how the
+    /// screenshots in `docs/` are made: `TODO_SCREENSHOTS=docs cargo test ... browser::`).
+    pub async fn screenshot_if_asked(&self, name: &str) {
+        let Ok(dir) = std::env::var("TODO_SCREENSHOTS") else {
+            return;
+        };
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(dir);
+        let png = self.client.screenshot().await.expect("take a screenshot");
+        std::fs::create_dir_all(&dir).expect("create the screenshot folder");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("save the screenshot");
+    }
+
     /// Waits for the element `css` selects.
     pub async fn wait_for(&self, css: &str) -> Element {
         let quoted = serde_json::to_string(css).expect("a selector is a string");

@@ -12,6 +12,7 @@ use sha2::{Digest as _, Sha256};
 
 const HTMX: &[u8] = include_bytes!("../static/htmx-2.0.11.min.js");
 const APP_JS: &[u8] = include_bytes!("../static/app.js");
+const CHAT_JS: &[u8] = include_bytes!("../static/chat.js");
 const APP_CSS: &[u8] = include_bytes!("../static/app.css");
 
 /// One embedded file.
@@ -48,6 +49,7 @@ impl Asset {
 pub struct Assets {
     pub htmx: Asset,
     pub script: Asset,
+    pub chat: Asset,
     pub style: Asset,
 }
 
@@ -56,6 +58,7 @@ impl Default for Assets {
         Self {
             htmx: Asset::new("htmx-2.0.11", "js", HTMX, "text/javascript; charset=utf-8"),
             script: Asset::new("app", "js", APP_JS, "text/javascript; charset=utf-8"),
+            chat: Asset::new("chat", "js", CHAT_JS, "text/javascript; charset=utf-8"),
             style: Asset::new("app", "css", APP_CSS, "text/css; charset=utf-8"),
         }
     }
@@ -63,7 +66,7 @@ impl Default for Assets {
 
 impl Assets {
     fn find(&self, file_name: &str) -> Option<&Asset> {
-        [&self.htmx, &self.script, &self.style]
+        [&self.htmx, &self.script, &self.chat, &self.style]
             .into_iter()
             .find(|asset| asset.file_name == file_name)
     }

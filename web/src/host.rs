@@ -171,4 +171,52 @@ pub trait WebHost: Send + Sync + 'static {
         completed: bool,
     ) -> Result<Task, WebError>;
     async fn delete_task(&self, user: Uuid, task: Uuid) -> Result<(), WebError>;
+
+    /// The user's most recently active conversations (the chat stream itself is the API's
+    /// `POST /api/{user_id}/chat`).
+    async fn conversations(&self, user: Uuid) -> Result<Vec<ConversationItem>, WebError>;
+    /// The messages before `before` (the newest when `None`) of the user's conversation.
+    async fn messages(
+        &self,
+        user: Uuid,
+        conversation: Uuid,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<ChatPage, WebError>;
+}
+
+/// A conversation in the sidebar's picker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationItem {
+    pub id: Uuid,
+    pub title: String,
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatRole {
+    User,
+    Assistant,
+    Tool,
+}
+
+/// A message as the sidebar shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatItem {
+    pub id: Uuid,
+    pub seq: i64,
+    pub role: ChatRole,
+    pub text: String,
+    /// For a tool message: the sentence for the call.
+    pub summary: Option<String>,
+    pub is_error: bool,
+    /// A reply cut short (`cancelled` or `failed`).
+    pub partial: bool,
+}
+
+/// A page of messages, oldest first, and the `before` of the older page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatPage {
+    pub items: Vec<ChatItem>,
+    pub next_before: Option<i64>,
 }

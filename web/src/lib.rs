@@ -9,6 +9,7 @@ pub mod assets;
 mod csrf;
 pub mod forms;
 pub mod host;
+pub mod markdown;
 mod pages;
 mod session;
 pub mod views;
@@ -58,6 +59,8 @@ pub fn routes(host: Arc<dyn WebHost>, site: Url) -> impl Endpoint + 'static {
         .at("/tasks/:id/edit", get(pages::edit_form))
         .at("/tasks/:id/complete", post(pages::complete_task))
         .at("/tasks/:id/delete", post(pages::delete_task))
+        .at("/chat/conversations", get(pages::conversation_options))
+        .at("/chat/:conversation/messages", get(pages::chat_messages))
         .around(csrf::same_site_only)
         .with(
             SetHeader::new()

@@ -21,13 +21,16 @@ use crate::{
     host::{FormErrors, TaskFilter, WebError, WebUser},
     session::session_token,
     views::{
-        AddForm, AddFragment, EditForm, EditFragment, EditPage, FilterView, RowFragment,
-        SignInPage, SignUpPage, TaskRow, TasksPage, rows_of, user_label,
+        AddForm, AddFragment, EditForm, EditFragment, EditPage, FilterView, MessagesFragment,
+        OptionsFragment, RowFragment, SignInPage, SignUpPage, TaskRow, TasksPage, rows_of,
+        user_label,
     },
 };
 
 /// Tasks per page of the list.
 pub const PAGE_SIZE: u32 = 50;
+/// Messages per page of the sidebar.
+const MESSAGES_PAGE: u32 = 30;
 
 /// `/`: the tasks, or the sign-in page.
 #[handler]
@@ -175,11 +178,14 @@ pub async fn tasks(
         Err(WebError::Form(errors)) => (Vec::new(), None, errors.first()),
         Err(err) => (Vec::new(), None, Some(err.to_string())),
     };
+    let conversations = web.host.conversations(user.id).await.unwrap_or_default();
     render(
         StatusCode::OK,
         &TasksPage {
             assets: web.assets.clone(),
+            user_id: user.id.to_string(),
             user_label: user_label(&user),
+            conversations,
             filter: view,
             add: AddForm::empty(),
             rows,
@@ -227,7 +233,9 @@ pub async fn add_task(req: &Request, web: Data<&Arc<Web>>, Form(form): Form<Task
                 status,
                 &TasksPage {
                     assets: web.assets.clone(),
+                    user_id: user.id.to_string(),
                     user_label: user_label(&user),
+                    conversations: Vec::new(),
                     filter: FilterView::from_filter(&TaskFilter::default()),
                     add,
                     rows: Vec::new(),
@@ -351,6 +359,48 @@ pub async fn delete_task(req: &Request, web: Data<&Arc<Web>>, Path(id): Path<Uui
         Ok(()) | Err(WebError::NotFound) => see_other("/tasks"),
         Err(err) if is_htmx(req) => fragment_error(err),
         Err(_) => see_other("/tasks"),
+    }
+}
+
+/// `GET /chat/conversations`: the picker's options, after a new conversation started.
+#[handler]
+pub async fn conversation_options(req: &Request, web: Data<&Arc<Web>>) -> Response {
+    let Some(user) = signed_in(req, &web).await else {
+        return to_signin(req);
+    };
+    match web.host.conversations(user.id).await {
+        Ok(conversations) => render(StatusCode::OK, &OptionsFragment { conversations }),
+        Err(err) => fragment_error(err),
+    }
+}
+
+/// Which messages of a conversation.
+#[derive(Debug, Deserialize)]
+pub struct MessagesQuery {
+    before: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// `GET /chat/{conversation}/messages`: a page of the sidebar's messages, replies rendered
+/// from Markdown to safe HTML.
+#[handler]
+pub async fn chat_messages(
+    req: &Request,
+    web: Data<&Arc<Web>>,
+    Path(conversation): Path<Uuid>,
+    Query(query): Query<MessagesQuery>,
+) -> Response {
+    let Some(user) = signed_in(req, &web).await else {
+        return to_signin(req);
+    };
+    let limit = query.limit.unwrap_or(MESSAGES_PAGE).clamp(1, 200);
+    match web
+        .host
+        .messages(user.id, conversation, query.before, limit)
+        .await
+    {
+        Ok(page) => render(StatusCode::OK, &MessagesFragment::of(page)),
+        Err(err) => fragment_error(err),
     }
 }
 

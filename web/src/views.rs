@@ -8,7 +8,11 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     assets::Assets,
-    host::{FormErrors, Priority, Task, TaskFilter, TaskInput, TaskPage, WebUser},
+    host::{
+        ChatItem, ChatPage, ChatRole, ConversationItem, FormErrors, Priority, Task, TaskFilter,
+        TaskInput, TaskPage, WebUser,
+    },
+    markdown,
 };
 
 #[derive(Template)]
@@ -28,12 +32,14 @@ pub struct SignUpPage {
     pub errors: FormErrors,
 }
 
-/// The tasks page.
+/// The tasks page, with the chat sidebar.
 #[derive(Template)]
 #[template(path = "tasks.html")]
 pub struct TasksPage {
     pub assets: Arc<Assets>,
+    pub user_id: String,
     pub user_label: String,
+    pub conversations: Vec<ConversationItem>,
     pub filter: FilterView,
     pub add: AddForm,
     pub rows: Vec<TaskRow>,
@@ -247,4 +253,66 @@ pub fn user_label(user: &WebUser) -> String {
 /// `2026-12-05T17:00`, the value of a `datetime-local` input, in UTC.
 fn datetime_local(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M").to_string()
+}
+
+/// A page of the sidebar's messages.
+#[derive(Template)]
+#[template(path = "chat/_messages.html")]
+pub struct MessagesFragment {
+    pub lines: Vec<ChatLine>,
+    pub next_before: Option<i64>,
+}
+
+/// The conversation picker's options.
+#[derive(Template)]
+#[template(path = "chat/_options.html")]
+pub struct OptionsFragment {
+    pub conversations: Vec<ConversationItem>,
+}
+
+/// A message as the sidebar shows it.
+#[derive(Debug, Clone)]
+pub struct ChatLine {
+    pub id: String,
+    pub seq: i64,
+    pub role: &'static str,
+    /// A user's words, or a tool's sentence: escaped by the template.
+    pub text: String,
+    /// An assistant reply, as sanitized HTML.
+    pub html: String,
+    pub is_error: bool,
+    pub partial: bool,
+}
+
+impl MessagesFragment {
+    pub fn of(page: ChatPage) -> Self {
+        Self {
+            lines: page.items.into_iter().map(ChatLine::of).collect(),
+            next_before: page.next_before,
+        }
+    }
+}
+
+impl ChatLine {
+    fn of(item: ChatItem) -> Self {
+        let (role, text, html) = match item.role {
+            ChatRole::User => ("user", item.text, String::new()),
+            ChatRole::Assistant => ("assistant", String::new(), markdown::render(&item.text)),
+            ChatRole::Tool => (
+                "tool",
+                item.summary
+                    .unwrap_or_else(|| "Used a task tool".to_owned()),
+                String::new(),
+            ),
+        };
+        Self {
+            id: item.id.to_string(),
+            seq: item.seq,
+            role,
+            text,
+            html,
+            is_error: item.is_error,
+            partial: item.partial,
+        }
+    }
 }

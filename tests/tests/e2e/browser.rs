@@ -2,11 +2,15 @@
 //! Without Chromium and chromedriver these tests skip, saying so (and fail under
 //! `TODO_TEST_REQUIRE_ALL=1`); a failing test leaves a screenshot in `target/browser-screenshots/`.
 
+use std::time::Duration;
+
 use serde_json::json;
+use todo_agent::chat::conversations::{ConversationStore, MessageStatus, NewMessage, Role};
 use todo_tests::{
-    agent::AgentServer,
+    agent::{AgentServer, FAKE_API_KEY},
     browser::Browser,
     db::{Backend, TestDb},
+    fake_openai::{FakeOpenAi, Reply, tokens},
 };
 
 /// A browser `width` pixels wide and a host of its own (developer mode: plain HTTP).
@@ -15,6 +19,35 @@ async fn start(test: &str, width: u32) -> Option<(Browser, AgentServer, TestDb)>
     let db = TestDb::create(Backend::Sqlite, test).await?;
     let server = AgentServer::start_process(&db, &[("APP_MODE", "developer")]).await;
     Some((browser, server, db))
+}
+
+/// A browser and a host whose model is a fresh fake.
+async fn start_with_model(test: &str) -> Option<(Browser, AgentServer, FakeOpenAi, TestDb)> {
+    let browser = Browser::start(test, 1300).await?;
+    let db = TestDb::create(Backend::Sqlite, test).await?;
+    let fake = FakeOpenAi::start().await;
+    let server = AgentServer::start_process(
+        &db,
+        &[
+            ("APP_MODE", "developer"),
+            ("OPENAI_API_KEY", FAKE_API_KEY),
+            ("OPENAI_BASE_URL", fake.base_url.as_str()),
+            ("OPENAI_MODEL", "fake-model"),
+        ],
+    )
+    .await;
+    Some((browser, server, fake, db))
+}
+
+/// Types a message into the sidebar and sends it with Enter.
+async fn say(browser: &Browser, text: &str) {
+    browser.fill("#chat-input", text).await;
+    browser
+        .wait_for("#chat-input")
+        .await
+        .send_keys("\u{E007}")
+        .await
+        .expect("press Enter");
 }
 
 /// Signs a new person up through the sign-up page; answers their email.
@@ -271,6 +304,244 @@ async fn the_pages_fit_a_narrow_screen() {
             )
             .await;
             browser.wait_until("the tasks page fits", fits).await;
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_assistant_streams_its_reply_and_the_task_list_follows() {
+    let test = "browser::chat_stream";
+    let Some((browser, server, fake, _db)) = start_with_model(test).await else {
+        return;
+    };
+    let base = server.base.clone();
+    browser
+        .run(test, async {
+            sign_up(&browser, &base).await;
+            mark_page(&browser).await;
+            fake.set_token_delay(Duration::from_millis(120));
+            fake.push(Reply::calls(&[("add_task", json!({"title": "buy milk"}))]));
+            fake.push(Reply::Text(tokens(
+                "Added **buy milk** for you. <script>alert(1)</script> Anything else?",
+            )));
+            say(&browser, "add buy milk tomorrow").await;
+            // The tool's line, and the task in the list without a reload.
+            browser
+                .wait_until(
+                    "the tool line",
+                    "[...document.querySelectorAll('#messages .tool-line')].some(l => l.textContent.includes(\"Added task 'buy milk'\"))",
+                )
+                .await;
+            row_id(&browser, "buy milk").await;
+            // Part of the reply is on the page while it is still streaming.
+            browser
+                .wait_until(
+                    "a partial reply",
+                    "document.querySelector('#messages').getAttribute('aria-busy') === 'true' && document.querySelector('#messages li.assistant .text')?.textContent.startsWith('Added')",
+                )
+                .await;
+            browser.screenshot_if_asked("chat-mid-stream").await;
+            browser
+                .wait_until(
+                    "the finished reply",
+                    "document.querySelector('#messages').getAttribute('aria-busy') === 'false' && document.querySelector('#messages li.assistant strong')?.textContent === 'buy milk'",
+                )
+                .await;
+            let unsafe_nodes = browser
+                .client
+                .execute(
+                    "return document.querySelectorAll('#messages script, #messages img').length;",
+                    Vec::new(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(unsafe_nodes, json!(0));
+            assert!(browser.client.get_alert_text().await.is_err(), "a dialog opened");
+            assert!(still_same_page(&browser).await, "the page was reloaded");
+            assert_eq!(
+                browser.text("#chat-status").await,
+                "The assistant replied."
+            );
+            browser.screenshot_if_asked("tasks-page").await;
+
+            // The conversation is the server's: a reload shows it again, from the picker.
+            browser.client.refresh().await.unwrap();
+            browser
+                .wait_until(
+                    "the conversation reloaded",
+                    "document.querySelectorAll('#messages li.msg').length >= 3",
+                )
+                .await;
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_ends_a_reply_and_keeps_what_came() {
+    let test = "browser::chat_stop";
+    let Some((browser, server, fake, _db)) = start_with_model(test).await else {
+        return;
+    };
+    let base = server.base.clone();
+    browser
+        .run(test, async {
+            sign_up(&browser, &base).await;
+            fake.set_token_delay(Duration::from_millis(100));
+            fake.push(Reply::Text(tokens(&"word ".repeat(300))));
+            say(&browser, "talk for a long time").await;
+            browser
+                .wait_until(
+                    "a partial reply",
+                    "document.querySelector('#messages li.assistant .text')?.textContent.length > 10",
+                )
+                .await;
+            browser.click("#chat-stop").await;
+            browser
+                .wait_until(
+                    "the reply stopped",
+                    "document.querySelector('#messages').getAttribute('aria-busy') === 'false' && document.querySelector('#messages li.assistant.partial')",
+                )
+                .await;
+            assert!(
+                fake.wait_cancelled(1, Duration::from_secs(5)).await,
+                "the model request was dropped"
+            );
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retryable_error_is_retried_by_itself() {
+    let test = "browser::chat_retry";
+    let Some((browser, server, fake, _db)) = start_with_model(test).await else {
+        return;
+    };
+    let base = server.base.clone();
+    browser
+        .run(test, async {
+            sign_up(&browser, &base).await;
+            // Busy for longer than the host waits: a retryable error at once, then success.
+            fake.push(Reply::rate_limited("120"));
+            fake.push(Reply::text("Here I am."));
+            say(&browser, "hello").await;
+            browser
+                .wait_until(
+                    "the countdown",
+                    "document.querySelector('#chat-error-text').textContent.includes('Retrying in')",
+                )
+                .await;
+            browser
+                .wait_until(
+                    "the retried reply",
+                    "[...document.querySelectorAll('#messages li.assistant .text')].some(t => t.textContent.includes('Here I am.')) && document.querySelector('#chat-error').hidden",
+                )
+                .await;
+            // The message was sent once, and the failed reply is gone from the conversation.
+            let users = browser
+                .client
+                .execute(
+                    "return document.querySelectorAll('#messages li.user').length;",
+                    Vec::new(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(users, json!(1));
+            assert_eq!(fake.requests().len(), 2);
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrolling_up_loads_older_messages_and_the_page_stays_bounded() {
+    let test = "browser::chat_history";
+    let Some((browser, server, _fake, db)) = start_with_model(test).await else {
+        return;
+    };
+    let base = server.base.clone();
+    let user = server.sign_up().await;
+    let store = ConversationStore::new(db.connect().await);
+    let owner = todo_mcp::task::UserId::new(uuid::Uuid::try_parse(&user.id).unwrap());
+    let conversation = store.create(owner, "a long talk").await.unwrap();
+    for i in 1..=300 {
+        let role = if i % 2 == 1 {
+            Role::User
+        } else {
+            Role::Assistant
+        };
+        store
+            .append(
+                conversation.id,
+                NewMessage {
+                    id: uuid::Uuid::now_v7(),
+                    role,
+                    content: format!("message {i}"),
+                    tool_calls: Vec::new(),
+                    tool_call_id: None,
+                    tool_name: None,
+                    is_error: None,
+                    status: MessageStatus::Complete,
+                    summary: None,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    browser
+        .run(test, async {
+            browser.client.goto(&format!("{base}/signin")).await.unwrap();
+            browser.fill("#email", &user.email).await;
+            browser.fill("#password", "correct horse battery").await;
+            browser.click("form button[type=submit]").await;
+            browser
+                .wait_until("signed in", "location.pathname === '/tasks'")
+                .await;
+            browser
+                .wait_for("#conversation")
+                .await
+                .select_by_value(&conversation.id.to_string())
+                .await
+                .unwrap();
+            browser
+                .wait_until(
+                    "the newest page",
+                    "[...document.querySelectorAll('#messages li.msg')].some(l => l.textContent.includes('message 300'))",
+                )
+                .await;
+            // Scroll up until the first message is there.
+            for _ in 0..12 {
+                let reached = browser
+                    .client
+                    .execute(
+                        "const list = document.querySelector('#messages'); list.scrollTop = 0; list.dispatchEvent(new Event('scroll')); return [...list.querySelectorAll('li.msg')].some(l => l.textContent.trim().endsWith('message 1'));",
+                        Vec::new(),
+                    )
+                    .await
+                    .unwrap();
+                if reached == json!(true) {
+                    break;
+                }
+                browser
+                    .wait_until(
+                        "an older page",
+                        "!document.querySelector('#messages li.older[data-loading]')",
+                    )
+                    .await;
+            }
+            browser
+                .wait_until(
+                    "the first message",
+                    "[...document.querySelectorAll('#messages li.msg')].some(l => l.textContent.trim().endsWith('message 1'))",
+                )
+                .await;
+            let shown = browser
+                .client
+                .execute(
+                    "return document.querySelectorAll('#messages li.msg').length;",
+                    Vec::new(),
+                )
+                .await
+                .unwrap();
+            assert!(shown.as_u64().unwrap() <= 200, "{shown} messages in the page");
         })
         .await;
 }

@@ -185,7 +185,7 @@ async fn assets_have_hashed_names_and_are_cached_for_a_year() {
             "public, max-age=31536000, immutable"
         );
     }
-    assert_eq!(found, 3, "htmx, the script and the stylesheet: {page}");
+    assert_eq!(found, 4, "htmx, two scripts and the stylesheet: {page}");
     assert_eq!(
         site.get("/static/app.css").await.status(),
         StatusCode::NOT_FOUND
