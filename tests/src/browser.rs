@@ -69,7 +69,8 @@ impl Browser {
                 "args": [
                     "--headless=new", "--no-sandbox", "--disable-gpu",
                     "--disable-background-networking", "--disable-component-update",
-                    "--disable-dev-shm-usage", format!("--window-size={width},900"),
+                    "--disable-dev-shm-usage", "--enable-precise-memory-info",
+                    format!("--window-size={width},900"),
                 ],
             }),
         );

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use poem::{
     Endpoint, EndpointExt as _, Route, get,
     http::header,
-    middleware::{CookieJarManager, SetHeader},
+    middleware::{Compression, CookieJarManager, SetHeader},
     post,
 };
 use url::Url;
@@ -75,7 +75,10 @@ pub fn routes(host: Arc<dyn WebHost>, site: Url) -> impl Endpoint + 'static {
         .with(CookieJarManager::new())
         .data(web)
         .data(SiteOrigin(site));
+    // Pages and files are compressed for browsers that accept it (the chat's event stream is
+    // the API's, and is never buffered for compression).
     Route::new()
         .at("/static/:file", get(assets::serve_asset).data(assets))
         .nest("/", pages)
+        .with(Compression::new())
 }

@@ -1,17 +1,23 @@
 //! Assistant replies as safe HTML: Markdown (lists, emphasis, code, links) rendered by
-//! pulldown-cmark, then cleaned by ammonia, which keeps only harmless tags and attributes, so
-//! nothing a model writes can become a script, a style or a form.
+//! pulldown-cmark, with any HTML the model wrote shown as the text it is, then cleaned by
+//! ammonia, which keeps only harmless tags and attributes: nothing a model writes can become a
+//! script, a style or a form.
 
-use pulldown_cmark::{Options, Parser, html};
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd, html};
 
 /// The sanitized HTML of `markdown`.
 pub fn render(markdown: &str) -> String {
-    let parser = Parser::new_ext(
-        markdown,
-        Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES,
-    );
+    let options = Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES;
+    let events = Parser::new_ext(markdown, options).map(|event| match event {
+        // `<script>` in a reply is text about a script, not markup: an HTML block becomes a
+        // paragraph of its text, inline HTML its text.
+        Event::Start(Tag::HtmlBlock) => Event::Start(Tag::Paragraph),
+        Event::End(TagEnd::HtmlBlock) => Event::End(TagEnd::Paragraph),
+        Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
+        other => other,
+    });
     let mut unsafe_html = String::with_capacity(markdown.len() * 3 / 2);
-    html::push_html(&mut unsafe_html, parser);
+    html::push_html(&mut unsafe_html, events);
     ammonia::clean(&unsafe_html)
 }
 
@@ -30,7 +36,11 @@ mod tests {
         assert!(html.contains("<li>buy milk</li>"), "{html}");
         assert!(html.contains("<code>call mum</code>"), "{html}");
         assert!(!html.contains("<script"), "{html}");
-        assert!(!html.contains("onerror"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "shown as text: {html}"
+        );
+        assert!(!html.contains("<img"), "{html}");
         let link = render("[x](javascript:alert(1))");
         assert!(!link.contains("javascript:"), "{link}");
     }

@@ -304,6 +304,11 @@ async fn the_pages_fit_a_narrow_screen() {
             )
             .await;
             browser.wait_until("the tasks page fits", fits).await;
+            // The assistant is a drawer here: closed, it is out of the way; open, it fits.
+            browser.click("#chat-toggle").await;
+            browser.wait_for("#chat.open").await;
+            browser.wait_until("the open drawer fits", fits).await;
+            browser.fill("#chat-input", "hello").await;
         })
         .await;
 }
@@ -356,6 +361,13 @@ async fn the_assistant_streams_its_reply_and_the_task_list_follows() {
                 .await
                 .unwrap();
             assert_eq!(unsafe_nodes, json!(0));
+            assert!(
+                browser
+                    .text("#messages li.assistant .text")
+                    .await
+                    .contains("<script>alert(1)</script>"),
+                "the model's markup is shown as text"
+            );
             assert!(browser.client.get_alert_text().await.is_err(), "a dialog opened");
             assert!(still_same_page(&browser).await, "the page was reloaded");
             assert_eq!(
