@@ -89,6 +89,50 @@ pub fn serve_asset(Path(file): Path<String>, assets: Data<&std::sync::Arc<Assets
 mod tests {
     use super::*;
 
+    /// The value of a `--name: #rrggbb;` colour of the stylesheet.
+    fn colour(name: &str) -> [f64; 3] {
+        let css = std::str::from_utf8(APP_CSS).unwrap();
+        let at = css
+            .find(&format!("--{name}:"))
+            .unwrap_or_else(|| panic!("--{name}"));
+        let hex = css[at..].split('#').nth(1).unwrap();
+        let channel = |i: usize| f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap());
+        [channel(0), channel(2), channel(4)]
+    }
+
+    fn luminance(rgb: [f64; 3]) -> f64 {
+        let linear = |value: f64| {
+            let value = value / 255.0;
+            if value <= 0.03928 {
+                value / 12.92
+            } else {
+                ((value + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * linear(rgb[0]) + 0.7152 * linear(rgb[1]) + 0.0722 * linear(rgb[2])
+    }
+
+    fn contrast(a: [f64; 3], b: [f64; 3]) -> f64 {
+        let (light, dark) = {
+            let (x, y) = (luminance(a), luminance(b));
+            if x > y { (x, y) } else { (y, x) }
+        };
+        (light + 0.05) / (dark + 0.05)
+    }
+
+    /// Every text colour of the stylesheet passes WCAG AA (4.5:1) on the page's backgrounds.
+    #[test]
+    fn text_colours_pass_wcag_aa() {
+        let white = [255.0, 255.0, 255.0];
+        for text in ["ink", "muted", "accent", "danger", "high", "done"] {
+            for (name, background) in [("white", white), ("bg", colour("bg"))] {
+                let ratio = contrast(colour(text), background);
+                assert!(ratio >= 4.5, "--{text} on {name}: {ratio:.2}");
+            }
+        }
+        assert!(contrast(white, colour("accent")) >= 4.5, "button text");
+    }
+
     #[test]
     fn file_names_carry_the_content_hash() {
         let assets = Assets::default();
