@@ -234,6 +234,7 @@ async fn browser_figures(
         .await
         .expect("read the heap");
     let heap_mb = heap.as_f64().unwrap_or(0.0) / 1_048_576.0;
+    browser.close().await;
     Some((dom_content_loaded, heap_mb, pages))
 }
 

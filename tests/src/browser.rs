@@ -92,6 +92,9 @@ impl Browser {
         F: std::future::Future<Output = ()>,
     {
         let outcome = AssertUnwindSafe(body).catch_unwind().await;
+        if outcome.is_ok() {
+            self.close().await;
+        }
         if let Err(panic) = outcome {
             if let Ok(png) = self.client.screenshot().await {
                 let dir = screenshot_dir();
@@ -104,8 +107,15 @@ impl Browser {
                     );
                 }
             }
+            self.close().await;
             std::panic::resume_unwind(panic);
         }
+    }
+
+    /// Ends the session, which ends the browser: killing chromedriver alone would leave
+    /// Chromium's processes behind.
+    pub async fn close(&self) {
+        let _ = self.client.clone().close().await;
     }
 
     /// With `TODO_SCREENSHOTS=<dir>` set, saves the page as `<dir>/<name>.png` (how the

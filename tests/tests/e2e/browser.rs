@@ -307,6 +307,17 @@ async fn the_pages_fit_a_narrow_screen() {
             // The assistant is a drawer here: closed, it is out of the way; open, it fits.
             browser.click("#chat-toggle").await;
             browser.wait_for("#chat.open").await;
+            // The drawer slides in; typing into it waits until it has arrived.
+            browser
+                .client
+                .execute_async(
+                    "const done = arguments[arguments.length - 1]; const chat = document.getElementById('chat');
+                     if (getComputedStyle(chat).transform === 'none') { done(true); }
+                     else { chat.addEventListener('transitionend', () => done(true), { once: true }); setTimeout(() => done(false), 5000); }",
+                    Vec::new(),
+                )
+                .await
+                .expect("the drawer opens");
             browser.wait_until("the open drawer fits", fits).await;
             browser.fill("#chat-input", "hello").await;
         })
