@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
-use todo_agent::chat::conversations::{ConversationStore, MessageStatus, NewMessage, Role};
 use todo_tests::{
     agent::{AgentServer, ApiUser},
     db::{Backend, TestDb},
@@ -272,40 +271,13 @@ async fn turn_time(bench: &Bench, conversation: &str, turn: usize) -> Duration {
     started.elapsed()
 }
 
-/// A conversation of `count` messages of about 100 tokens each, written by the host's own
-/// store.
+/// A conversation of `count` messages of about 100 tokens each.
 async fn seed_conversation(bench: &Bench, user: &ApiUser, count: usize) -> String {
-    let db = bench.db.connect().await;
-    let store = ConversationStore::new(db);
-    let user_id = todo_mcp::task::UserId::new(uuid::Uuid::try_parse(&user.id).expect("uuid"));
-    let conversation = store.create(user_id, "seeded").await.expect("create");
     let sentence =
         "a message of about a hundred tokens, like a real question or answer. ".repeat(6);
-    for i in 0..count {
-        let role = if i % 2 == 0 {
-            Role::User
-        } else {
-            Role::Assistant
-        };
-        store
-            .append(
-                conversation.id,
-                NewMessage {
-                    id: uuid::Uuid::now_v7(),
-                    role,
-                    content: format!("{i}: {sentence}"),
-                    tool_calls: Vec::new(),
-                    tool_call_id: None,
-                    tool_name: None,
-                    is_error: None,
-                    status: MessageStatus::Complete,
-                    summary: None,
-                },
-            )
-            .await
-            .expect("append");
-    }
-    conversation.id.to_string()
+    todo_tests::chat::seed_conversation(&bench.db, user, count, |n, _| format!("{n}: {sentence}"))
+        .await
+        .to_string()
 }
 
 #[expect(clippy::print_stdout, reason = "the report is the benchmark's output")]

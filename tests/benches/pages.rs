@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
-use todo_agent::chat::conversations::{ConversationStore, MessageStatus, NewMessage, Role};
+use todo_agent::chat::conversations::Role;
 use todo_tests::{
     agent::AgentServer,
     browser::Browser,
+    chat::seed_conversation,
     db::{Backend, TestDb},
 };
 
@@ -54,7 +55,14 @@ async fn run() {
             )
             .await;
     }
-    let conversation = seed_conversation(&db, &user.id).await;
+    let conversation = seed_conversation(&db, &user, MESSAGES, |n, role| match role {
+        Role::User => format!("question {n}: what is left on my list for this week?"),
+        _ => format!(
+            "answer {n}: You have **3 open tasks**:\n- buy milk\n- call mum\n- write the report"
+        ),
+    })
+    .await
+    .to_string();
     let cookie = format!("todo_session={}", user.token);
     let http = reqwest::Client::builder()
         .no_proxy()
@@ -111,46 +119,6 @@ async fn run() {
 
     let browser_figures = browser_figures(&server, &user.email, &conversation).await;
     report(&histogram, transferred, browser_figures);
-}
-
-/// A conversation of `MESSAGES` messages, stored directly.
-async fn seed_conversation(db: &TestDb, user_id: &str) -> String {
-    let store = ConversationStore::new(db.connect().await);
-    let owner = todo_mcp::task::UserId::new(uuid::Uuid::try_parse(user_id).expect("a user id"));
-    let conversation = store.create(owner, "a long talk").await.expect("create");
-    for i in 1..=MESSAGES {
-        let (role, content) = if i % 2 == 1 {
-            (
-                Role::User,
-                format!("question {i}: what is left on my list for this week?"),
-            )
-        } else {
-            (
-                Role::Assistant,
-                format!(
-                    "answer {i}: You have **3 open tasks**:\n- buy milk\n- call mum\n- write the report"
-                ),
-            )
-        };
-        store
-            .append(
-                conversation.id,
-                NewMessage {
-                    id: uuid::Uuid::now_v7(),
-                    role,
-                    content,
-                    tool_calls: Vec::new(),
-                    tool_call_id: None,
-                    tool_name: None,
-                    is_error: None,
-                    status: MessageStatus::Complete,
-                    summary: None,
-                },
-            )
-            .await
-            .expect("append");
-    }
-    conversation.id.to_string()
 }
 
 /// Median time to `DOMContentLoaded` of the tasks page, and the JS heap (MB) after scrolling

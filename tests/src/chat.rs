@@ -6,7 +6,12 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use serde_json::Value;
 
-use crate::agent::{AgentServer, ApiUser};
+use todo_agent::chat::conversations::{ConversationStore, MessageStatus, NewMessage, Role};
+
+use crate::{
+    agent::{AgentServer, ApiUser},
+    db::TestDb,
+};
 
 /// One SSE event.
 #[derive(Debug, Clone)]
@@ -145,4 +150,42 @@ impl ChatStream {
             .expect("the chat stream did not end in time");
         events
     }
+}
+
+/// A conversation of `count` messages for `user`, written by the host's own store: the user and
+/// the assistant in turn, the user first; `content(n, role)` writes message `n` (from 1).
+pub async fn seed_conversation(
+    db: &TestDb,
+    user: &ApiUser,
+    count: usize,
+    content: impl Fn(usize, Role) -> String,
+) -> uuid::Uuid {
+    let store = ConversationStore::new(db.connect().await);
+    let owner = todo_mcp::task::UserId::new(uuid::Uuid::try_parse(&user.id).expect("a user id"));
+    let conversation = store.create(owner, "seeded").await.expect("create");
+    for n in 1..=count {
+        let role = if n % 2 == 1 {
+            Role::User
+        } else {
+            Role::Assistant
+        };
+        store
+            .append(
+                conversation.id,
+                NewMessage {
+                    id: uuid::Uuid::now_v7(),
+                    role,
+                    content: content(n, role),
+                    tool_calls: Vec::new(),
+                    tool_call_id: None,
+                    tool_name: None,
+                    is_error: None,
+                    status: MessageStatus::Complete,
+                    summary: None,
+                },
+            )
+            .await
+            .expect("append");
+    }
+    conversation.id
 }

@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use serde_json::json;
-use todo_agent::chat::conversations::{ConversationStore, MessageStatus, NewMessage, Role};
 use todo_tests::{
     agent::{AgentServer, FAKE_API_KEY},
     browser::Browser,
+    chat::seed_conversation,
     db::{Backend, TestDb},
     fake_openai::{FakeOpenAi, Reply, tokens},
 };
@@ -482,33 +482,7 @@ async fn scrolling_up_loads_older_messages_and_the_page_stays_bounded() {
     };
     let base = server.base.clone();
     let user = server.sign_up().await;
-    let store = ConversationStore::new(db.connect().await);
-    let owner = todo_mcp::task::UserId::new(uuid::Uuid::try_parse(&user.id).unwrap());
-    let conversation = store.create(owner, "a long talk").await.unwrap();
-    for i in 1..=300 {
-        let role = if i % 2 == 1 {
-            Role::User
-        } else {
-            Role::Assistant
-        };
-        store
-            .append(
-                conversation.id,
-                NewMessage {
-                    id: uuid::Uuid::now_v7(),
-                    role,
-                    content: format!("message {i}"),
-                    tool_calls: Vec::new(),
-                    tool_call_id: None,
-                    tool_name: None,
-                    is_error: None,
-                    status: MessageStatus::Complete,
-                    summary: None,
-                },
-            )
-            .await
-            .unwrap();
-    }
+    let conversation = seed_conversation(&db, &user, 300, |n, _| format!("message {n}")).await;
     browser
         .run(test, async {
             browser.client.goto(&format!("{base}/signin")).await.unwrap();
@@ -521,7 +495,7 @@ async fn scrolling_up_loads_older_messages_and_the_page_stays_bounded() {
             browser
                 .wait_for("#conversation")
                 .await
-                .select_by_value(&conversation.id.to_string())
+                .select_by_value(&conversation.to_string())
                 .await
                 .unwrap();
             browser
