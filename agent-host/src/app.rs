@@ -9,9 +9,8 @@ use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use poem::{
-    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server, get, handler,
+    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler,
     http::{StatusCode, header},
-    listener::{Acceptor, Listener, TcpListener},
     middleware::{RequestId, SetHeader},
     web::Data,
 };
@@ -19,7 +18,8 @@ use sea_orm::DatabaseConnection;
 use todo_mcp::{
     auth::{JwtSecret, TokenKeys},
     db,
-    net::NoDelayAcceptor,
+    http::{AllowedOrigins, McpHttpOptions, loopback_hosts},
+    net::{ConnectionLimits, HttpServer},
     store::TaskStore,
 };
 use todo_migrations::{HostMigrator, MigratorTrait as _, TaskMigrator};
@@ -48,7 +48,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// A bound, migrated, not yet serving `todo-agent`: the parts the routes are made of.
 pub struct App {
-    acceptor: NoDelayAcceptor,
+    server: HttpServer,
+    limits: ConnectionLimits,
     accounts: AccountStore,
     tasks: TaskGateway,
     chat: Arc<ChatService>,
@@ -62,21 +63,19 @@ pub struct App {
 
 impl App {
     /// Binds `BIND`; the caller may announce the address before `connect`.
-    pub async fn bind(config: &Config) -> anyhow::Result<NoDelayAcceptor> {
-        let acceptor = TcpListener::bind(config.bind)
-            .into_acceptor()
+    pub async fn bind(config: &Config) -> anyhow::Result<HttpServer> {
+        HttpServer::bind(config.bind, config.limits)
             .await
-            .with_context(|| format!("listen on BIND={}", config.bind))?;
-        Ok(NoDelayAcceptor(acceptor))
+            .with_context(|| format!("listen on BIND={}", config.bind))
     }
 
     /// Connects to the database, runs the migrations and assembles the state.
     pub async fn build(
         config: &Config,
         secret: &JwtSecret,
-        acceptor: NoDelayAcceptor,
+        server: HttpServer,
     ) -> anyhow::Result<Self> {
-        let bound = Self::local_addr(&acceptor).unwrap_or(config.bind);
+        let bound = server.local_addr().unwrap_or(config.bind);
         let db = db::connect(&config.database_url).await?;
         HostMigrator::up(&db, None)
             .await
@@ -127,7 +126,8 @@ impl App {
             tasks.clone(),
         ));
         Ok(Self {
-            acceptor,
+            server,
+            limits: config.limits,
             accounts: AccountStore::new(db.clone()),
             tasks,
             chat,
@@ -147,14 +147,7 @@ impl App {
 
     /// Where the server listens (port 0 resolved).
     pub fn bound_addr(&self) -> Option<SocketAddr> {
-        Self::local_addr(&self.acceptor)
-    }
-
-    pub fn local_addr(acceptor: &impl Acceptor) -> Option<SocketAddr> {
-        acceptor
-            .local_addr()
-            .into_iter()
-            .find_map(|addr| addr.as_socket_addr().copied())
+        self.server.local_addr().ok()
     }
 
     /// Serves until `shutdown` is cancelled, then lets open requests finish.
@@ -179,10 +172,8 @@ impl App {
                     .await;
             })
         };
-        let (acceptor, routes) = self.into_routes(shutdown.child_token());
-        let served = Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(routes, shutdown.cancelled_owned(), Some(shutdown_grace))
-            .await;
+        let (server, routes) = self.into_routes(shutdown.child_token());
+        let served = server.serve(routes, shutdown, shutdown_grace).await;
         stop_turns.abort();
         // Turns still running store what they have before the process exits.
         chat.stop_turns(Duration::from_secs(2)).await;
@@ -195,7 +186,7 @@ impl App {
     fn into_routes(
         self,
         shutdown: CancellationToken,
-    ) -> (NoDelayAcceptor, impl Endpoint + 'static) {
+    ) -> (HttpServer, impl Endpoint + 'static) {
         let pages = todo_web::routes(
             Arc::new(WebPages {
                 accounts: self.accounts.clone(),
@@ -220,6 +211,8 @@ impl App {
         );
         let spec = api.spec_endpoint();
         let docs = api.swagger_ui();
+        let mcp_url = self.public_base_url.clone();
+        let bound = self.server.local_addr().ok();
         let auth_context = AuthContext {
             keys: self.keys.clone(),
             public_base_url: self.public_base_url,
@@ -238,37 +231,64 @@ impl App {
             .at("/readyz", get(readyz).data(self.db))
             .nest("/", pages);
         if let Some(store) = self.embedded_tasks {
+            let options = mcp_options(&mcp_url, bound, self.limits);
             route = route.at(
                 "/mcp",
-                todo_mcp::http::mcp_endpoint(store, self.keys, shutdown),
+                todo_mcp::http::mcp_endpoint(store, self.keys, options, shutdown),
             );
         }
+        let body_read = self.limits.body_read;
         let routes = route
-            .around(limit_body)
+            .around(move |endpoint, req| limit_body(endpoint, req, body_read))
             .data(auth_context)
             .catch_all_error(render_poem_error)
             .around(trace_request)
             .with(RequestId::default());
-        (self.acceptor, routes)
+        (self.server, routes)
     }
 }
 
-/// Refuses bodies over [`MAX_BODY_BYTES`] with 413, whether or not they declare their length.
-async fn limit_body<E: Endpoint>(endpoint: Arc<E>, mut req: Request) -> poem::Result<Response> {
+/// `/mcp` of the embedded task server: pages of `PUBLIC_BASE_URL` only, and the `Host` names
+/// this host is reached by (its public name, this machine's names, its bind address).
+fn mcp_options(public: &Url, bound: Option<SocketAddr>, limits: ConnectionLimits) -> McpHttpOptions {
+    let origin = public.origin().ascii_serialization();
+    let allowed_origins = AllowedOrigins::default()
+        .with(&origin)
+        .unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "PUBLIC_BASE_URL has no origin; /mcp accepts no browser origin");
+            AllowedOrigins::default()
+        });
+    let mut allowed_hosts: Vec<String> = loopback_hosts().into_iter().map(str::to_owned).collect();
+    allowed_hosts.extend(public.host_str().map(str::to_owned));
+    allowed_hosts.extend(bound.map(|addr| addr.ip().to_string()));
+    McpHttpOptions {
+        allowed_origins,
+        allowed_hosts,
+        body_read: limits.body_read,
+    }
+}
+
+/// Reads the body before the route runs: over [`MAX_BODY_BYTES`] gets 413, whether or not it
+/// declares its length, and a body that does not arrive within `body_read` gets 408.
+async fn limit_body<E: Endpoint>(
+    endpoint: Arc<E>,
+    mut req: Request,
+    body_read: Duration,
+) -> poem::Result<Response> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
-    match declared {
-        Some(length) if length > MAX_BODY_BYTES as u64 => {
-            return Err(poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE));
-        }
-        Some(_) => {}
-        None => {
-            let body = req.take_body().into_bytes_limit(MAX_BODY_BYTES).await?;
-            req.set_body(body);
-        }
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Err(poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE));
+    }
+    if declared != Some(0) && !req.uri().path().starts_with("/mcp") {
+        let read = req.take_body().into_bytes_limit(MAX_BODY_BYTES);
+        let body = tokio::time::timeout(body_read, read)
+            .await
+            .map_err(|_| poem::Error::from_status(StatusCode::REQUEST_TIMEOUT))??;
+        req.set_body(body);
     }
     Ok(endpoint.call(req).await?.into_response())
 }

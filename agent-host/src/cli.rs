@@ -85,11 +85,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     // Listening for signals starts first: a SIGTERM at any later moment is a clean shutdown.
     let shutdown = todo_mcp::cli::shutdown_signal();
-    let acceptor = App::bind(&config).await?;
-    let url = config.public_base_url(App::local_addr(&acceptor).unwrap_or(config.bind));
+    let server = App::bind(&config).await?;
+    let url = config.public_base_url(server.local_addr().unwrap_or(config.bind));
     tracing::info!(mode = ?config.mode, "Todo Agent is running at {url} (API docs at {url}api/docs)");
     let secret = jwt_secret(&config)?;
-    let app = App::build(&config, &secret, acceptor).await?;
+    let app = App::build(&config, &secret, server).await?;
     tracing::info!(
         database = %config.database_url,
         tasks = config.mcp_tasks_url.as_ref().map_or("embedded", |url| url.as_str()),

@@ -6,7 +6,9 @@
 use std::{net::SocketAddr, str::FromStr, time::Duration};
 
 use secrecy::SecretString;
-use todo_mcp::{auth::JwtSecret, config::parse_log_filter, db::DatabaseUrl};
+use todo_mcp::{
+    auth::JwtSecret, config::parse_log_filter, db::DatabaseUrl, net::ConnectionLimits,
+};
 use url::Url;
 
 use crate::{retry::RetryPolicy, telemetry::LogFormat};
@@ -37,6 +39,9 @@ pub struct Config {
     pub mcp_tasks_url: Option<Url>,
     /// `RUST_LOG`: the log filter; `info` by default.
     pub log_filter: String,
+    /// `HEADER_READ_TIMEOUT_SECS`, `REQUEST_BODY_TIMEOUT_SECS`, `IDLE_TIMEOUT_SECS`,
+    /// `MAX_CONNECTIONS`: what each connection is held to.
+    pub limits: ConnectionLimits,
     /// Heartbeats, grace periods, model timeouts and retries: not read from the environment;
     /// tests set them in code.
     pub timing: Timing,
@@ -223,6 +228,7 @@ impl Config {
             openai,
             mcp_tasks_url,
             log_filter: parse_log_filter(set("RUST_LOG"))?,
+            limits: ConnectionLimits::from_lookup(&lookup)?,
             timing: Timing::default(),
         })
     }

@@ -21,14 +21,23 @@ pub enum ErrorCode {
     NotFound,
     /// The route exists, the method does not.
     MethodNotAllowed,
+    /// The request's body did not arrive in time.
+    RequestTimeout,
     /// The request conflicts with existing data.
     Conflict,
     /// The body is larger than the host accepts.
     PayloadTooLarge,
+    /// The URL is longer than the host accepts.
+    UriTooLong,
     /// The body is not JSON.
     UnsupportedMediaType,
     /// A value is invalid; the message says which and why.
     Invalid,
+    /// Too many requests of this kind from this user or address; `Retry-After` says when to
+    /// try again.
+    RateLimited,
+    /// The request's headers are larger than the host accepts.
+    HeadersTooLarge,
     /// A bug or an unexpected failure; the cause is in the server log.
     Internal,
     /// A dependency (the database, the task server) is unavailable.
@@ -43,20 +52,27 @@ pub enum ErrorCode {
     ToolsUnavailable,
     /// The host is stopping; another process will answer the same request.
     ShuttingDown,
+    /// The host is at a limit of concurrent work (password checks, chat turns); try again
+    /// shortly.
+    Busy,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the table.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
+        ErrorCode::RequestTimeout,
         ErrorCode::Conflict,
         ErrorCode::PayloadTooLarge,
+        ErrorCode::UriTooLong,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::Invalid,
+        ErrorCode::RateLimited,
+        ErrorCode::HeadersTooLarge,
         ErrorCode::Internal,
         ErrorCode::Unavailable,
         ErrorCode::UpstreamUnavailable,
@@ -64,6 +80,7 @@ impl ErrorCode {
         ErrorCode::StepLimit,
         ErrorCode::ToolsUnavailable,
         ErrorCode::ShuttingDown,
+        ErrorCode::Busy,
     ];
 
     /// The table: code, HTTP status, retryable.
@@ -76,16 +93,24 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => {
                 ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED, false)
             }
+            ErrorCode::RequestTimeout => ("request_timeout", StatusCode::REQUEST_TIMEOUT, true),
             ErrorCode::Conflict => ("conflict", StatusCode::CONFLICT, false),
             ErrorCode::PayloadTooLarge => {
                 ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE, false)
             }
+            ErrorCode::UriTooLong => ("uri_too_long", StatusCode::URI_TOO_LONG, false),
             ErrorCode::UnsupportedMediaType => (
                 "unsupported_media_type",
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 false,
             ),
             ErrorCode::Invalid => ("invalid", StatusCode::UNPROCESSABLE_ENTITY, false),
+            ErrorCode::RateLimited => ("rate_limited", StatusCode::TOO_MANY_REQUESTS, true),
+            ErrorCode::HeadersTooLarge => (
+                "headers_too_large",
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                false,
+            ),
             ErrorCode::Internal => ("internal", StatusCode::INTERNAL_SERVER_ERROR, true),
             ErrorCode::Unavailable => ("unavailable", StatusCode::SERVICE_UNAVAILABLE, true),
             ErrorCode::UpstreamUnavailable => (
@@ -99,6 +124,7 @@ impl ErrorCode {
                 ("tools_unavailable", StatusCode::SERVICE_UNAVAILABLE, true)
             }
             ErrorCode::ShuttingDown => ("shutting_down", StatusCode::SERVICE_UNAVAILABLE, true),
+            ErrorCode::Busy => ("busy", StatusCode::SERVICE_UNAVAILABLE, true),
         }
     }
 
@@ -159,10 +185,14 @@ mod tests {
                 ("forbidden", 403, false),
                 ("not_found", 404, false),
                 ("method_not_allowed", 405, false),
+                ("request_timeout", 408, true),
                 ("conflict", 409, false),
                 ("payload_too_large", 413, false),
+                ("uri_too_long", 414, false),
                 ("unsupported_media_type", 415, false),
                 ("invalid", 422, false),
+                ("rate_limited", 429, true),
+                ("headers_too_large", 431, false),
                 ("internal", 500, true),
                 ("unavailable", 503, true),
                 ("upstream_unavailable", 503, true),
@@ -170,6 +200,7 @@ mod tests {
                 ("step_limit", 502, false),
                 ("tools_unavailable", 503, true),
                 ("shutting_down", 503, true),
+                ("busy", 503, true),
             ]
         );
         for code in ErrorCode::ALL {

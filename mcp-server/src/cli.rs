@@ -11,7 +11,7 @@ use crate::{
     auth::{Audience, TokenKeys},
     config::Config,
     db,
-    server::McpHttpServer,
+    server::{Access, McpHttpServer},
     store::TaskStore,
     telemetry,
     tools::TaskServer,
@@ -92,7 +92,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let keys = TokenKeys::new(config.require_jwt_secret()?);
             telemetry::init(&config.log_filter);
             let store = TaskStore::new(db::connect_and_migrate(&config.database_url).await?);
-            let server = McpHttpServer::bind(bind, store, keys)
+            let access = Access {
+                allowed_origins: config.allowed_origins.clone(),
+                allowed_hosts: config.allowed_hosts.clone(),
+            };
+            let server = McpHttpServer::bind(bind, store, keys, config.limits, access)
                 .await
                 .with_context(|| format!("listen on {bind}"))?;
             let addr = server.local_addr().unwrap_or(bind);

@@ -2,7 +2,7 @@
 
 use secrecy::SecretString;
 
-use crate::{auth::JwtSecret, db::DatabaseUrl};
+use crate::{auth::JwtSecret, db::DatabaseUrl, http::AllowedOrigins, net::ConnectionLimits};
 
 /// Everything `todo-mcp` reads from its environment.
 #[derive(Debug)]
@@ -15,6 +15,14 @@ pub struct Config {
     pub mcp_token: Option<McpToken>,
     /// `RUST_LOG`: the log filter; `info` by default.
     pub log_filter: String,
+    /// Timeouts and the connection cap of `serve`.
+    pub limits: ConnectionLimits,
+    /// `MCP_ALLOWED_ORIGINS`: browser origins `serve` accepts; pages on this machine only by
+    /// default.
+    pub allowed_origins: AllowedOrigins,
+    /// `MCP_ALLOWED_HOSTS`: extra `Host` values `serve` accepts besides this machine's names
+    /// and its bind address (the public name, behind a proxy that passes it on).
+    pub allowed_hosts: Vec<String>,
 }
 
 /// The `TODO_MCP_TOKEN` value: a bearer credential, so `Debug` never shows it.
@@ -50,11 +58,30 @@ impl Config {
                 variable: "JWT_SECRET",
                 problem: err.to_string(),
             })?;
+        let allowed_origins = match set("MCP_ALLOWED_ORIGINS") {
+            None => AllowedOrigins::loopback(),
+            Some(raw) => AllowedOrigins::parse_list(&raw).map_err(|err| ConfigError {
+                variable: "MCP_ALLOWED_ORIGINS",
+                problem: format!("lists {err}"),
+            })?,
+        };
+        let allowed_hosts = set("MCP_ALLOWED_HOSTS")
+            .map(|raw| {
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|host| !host.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(Self {
             database_url,
             jwt_secret,
             mcp_token: set("TODO_MCP_TOKEN").map(McpToken::from),
             log_filter: parse_log_filter(set("RUST_LOG"))?,
+            limits: ConnectionLimits::from_lookup(&lookup)?,
+            allowed_origins,
+            allowed_hosts,
         })
     }
 

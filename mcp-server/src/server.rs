@@ -5,39 +5,62 @@
 
 use std::{io, net::SocketAddr, time::Duration};
 
-use poem::{
-    EndpointExt, Route, Server, get, handler,
-    listener::{Acceptor, Listener, TcpListener},
-};
+use poem::{EndpointExt, Route, get, handler};
 use tokio_util::sync::CancellationToken;
 
-use crate::{auth::TokenKeys, http::mcp_endpoint, net::NoDelayAcceptor, store::TaskStore};
+use crate::{
+    auth::TokenKeys,
+    http::{AllowedOrigins, McpHttpOptions, loopback_hosts, mcp_endpoint},
+    net::{ConnectionLimits, HttpServer},
+    store::TaskStore,
+};
 
 /// How long open requests get to finish after a shutdown signal.
 const GRACE_PERIOD: Duration = Duration::from_secs(10);
 
+/// Who may call `serve`: see [`crate::config::Config`].
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub allowed_origins: AllowedOrigins,
+    pub allowed_hosts: Vec<String>,
+}
+
 /// A bound, not yet running, `todo-mcp serve`.
 pub struct McpHttpServer {
-    acceptor: NoDelayAcceptor,
+    server: HttpServer,
     store: TaskStore,
     keys: TokenKeys,
+    options: McpHttpOptions,
 }
 
 impl McpHttpServer {
-    pub async fn bind(addr: SocketAddr, store: TaskStore, keys: TokenKeys) -> io::Result<Self> {
-        let acceptor = NoDelayAcceptor(TcpListener::bind(addr).into_acceptor().await?);
+    pub async fn bind(
+        addr: SocketAddr,
+        store: TaskStore,
+        keys: TokenKeys,
+        limits: ConnectionLimits,
+        access: Access,
+    ) -> io::Result<Self> {
+        let server = HttpServer::bind(addr, limits).await?;
+        let bound = server.local_addr()?;
+        let mut allowed_hosts: Vec<String> =
+            loopback_hosts().into_iter().map(str::to_owned).collect();
+        allowed_hosts.push(bound.ip().to_string());
+        allowed_hosts.extend(access.allowed_hosts);
         Ok(Self {
-            acceptor,
+            server,
             store,
             keys,
+            options: McpHttpOptions {
+                allowed_origins: access.allowed_origins,
+                allowed_hosts,
+                body_read: limits.body_read,
+            },
         })
     }
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.acceptor
-            .local_addr()
-            .into_iter()
-            .find_map(|addr| addr.as_socket_addr().copied())
+        self.server.local_addr().ok()
     }
 
     /// Serves until `shutdown` is cancelled, then lets open requests finish.
@@ -45,13 +68,11 @@ impl McpHttpServer {
         let app = Route::new()
             .at(
                 "/mcp",
-                mcp_endpoint(self.store, self.keys, shutdown.child_token()),
+                mcp_endpoint(self.store, self.keys, self.options, shutdown.child_token()),
             )
             .at("/healthz", get(healthz))
             .with(poem::middleware::Tracing);
-        Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(app, shutdown.cancelled_owned(), Some(GRACE_PERIOD))
-            .await
+        self.server.serve(app, shutdown, GRACE_PERIOD).await
     }
 }
 

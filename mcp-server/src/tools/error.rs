@@ -138,6 +138,25 @@ impl IntoCallToolResult for ToolError {
     }
 }
 
+/// Gives a failed result that rmcp made itself (arguments that do not fit the tool's schema,
+/// such as a number where a string belongs) the `invalid_argument` code that our own failures
+/// carry, so that clients read every bad argument the same way.
+pub(crate) fn with_error_code(response: CallToolResponse) -> CallToolResponse {
+    let CallToolResponse::Complete(mut result) = response else {
+        return response;
+    };
+    if result.is_error == Some(true) {
+        let meta = result.meta.get_or_insert_with(MetaObject::default);
+        if !meta.0.contains_key(ERROR_CODE_META_KEY) {
+            meta.0.insert(
+                ERROR_CODE_META_KEY.to_owned(),
+                ToolErrorKind::InvalidArgument.code().into(),
+            );
+        }
+    }
+    CallToolResponse::Complete(result)
+}
+
 /// Turns a validation message ("title must not be empty") into a sentence.
 fn sentence(message: &str) -> String {
     let mut chars = message.chars();

@@ -254,7 +254,8 @@ impl ServerHandler for TaskServer {
             .unwrap_or_default();
         let span = baggage.span(&request.name);
         let call = ToolCallContext::new(self, request, context);
-        self.tool_router.call(call).instrument(span).await
+        let response = self.tool_router.call(call).instrument(span).await?;
+        Ok(error::with_error_code(response))
     }
 }
 

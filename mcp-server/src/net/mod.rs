@@ -1,8 +1,16 @@
-//! `NoDelayAcceptor`: TCP connections with Nagle's algorithm off.
+//! Serving HTTP over TCP: [`HttpServer`] with its [`ConnectionLimits`], and
+//! [`NoDelayAcceptor`] for servers that use poem's own loop (the test kit's fakes).
 //!
 //! Streamed responses (MCP events, the chat's SSE events) are small writes that must leave at
 //! once; with Nagle's algorithm a write waits for the acknowledgement of the previous one, which
-//! the peer may delay by tens of milliseconds.
+//! the peer may delay by tens of milliseconds, so every connection has `TCP_NODELAY` set.
+
+mod activity;
+mod limits;
+mod serve;
+
+pub use limits::{ConnectionLimits, positive, seconds};
+pub use serve::HttpServer;
 
 use std::io;
 
