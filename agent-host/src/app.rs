@@ -9,7 +9,7 @@ use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use poem::{
-    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler,
+    Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler,
     http::{StatusCode, header},
     middleware::{RequestId, SetHeader},
     web::Data,
@@ -37,19 +37,20 @@ use crate::{
         ChatService, conversations::ConversationStore, model::ChatModel, offline::OfflineModel,
         openai::OpenAiModel,
     },
+    client::{TrustedProxies, resolve_client},
     config::{Config, Security, Timing},
+    limits::Limits,
+    middleware::{limit_body, limit_head, security_headers},
     tasks::{TaskGateway, TaskTarget},
     telemetry::trace_request,
     web_pages::WebPages,
 };
 
-/// The largest request body accepted.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-
 /// A bound, migrated, not yet serving `todo-agent`: the parts the routes are made of.
 pub struct App {
     server: HttpServer,
     limits: ConnectionLimits,
+    trusted_proxies: Arc<TrustedProxies>,
     accounts: AccountStore,
     tasks: TaskGateway,
     chat: Arc<ChatService>,
@@ -120,15 +121,18 @@ impl App {
                 Arc::new(OfflineModel)
             }
         };
+        let limits = Limits::new(&config.abuse);
         let chat = Arc::new(ChatService::new(
             ConversationStore::new(db.clone()),
             model,
             tasks.clone(),
+            limits.clone(),
         ));
         Ok(Self {
             server,
             limits: config.limits,
-            accounts: AccountStore::new(db.clone()),
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+            accounts: AccountStore::new(db.clone(), limits),
             tasks,
             chat,
             keys,
@@ -183,16 +187,18 @@ impl App {
 
 impl App {
     /// The listener and the route tree: each API resource gets only the parts it needs.
-    fn into_routes(
-        self,
-        shutdown: CancellationToken,
-    ) -> (HttpServer, impl Endpoint + 'static) {
+    fn into_routes(self, shutdown: CancellationToken) -> (HttpServer, impl Endpoint + 'static) {
+        let auth_context = AuthContext {
+            keys: self.keys.clone(),
+            accounts: self.accounts.clone(),
+            public_base_url: self.public_base_url.clone(),
+        };
         let pages = todo_web::routes(
             Arc::new(WebPages {
                 accounts: self.accounts.clone(),
                 conversations: self.chat.conversations().clone(),
                 sessions: SessionIssuer::new(self.keys.clone(), self.security),
-                keys: self.keys.clone(),
+                auth: auth_context.clone(),
                 tasks: self.tasks.clone(),
             }),
             self.public_base_url.clone(),
@@ -213,10 +219,6 @@ impl App {
         let docs = api.swagger_ui();
         let mcp_url = self.public_base_url.clone();
         let bound = self.server.local_addr().ok();
-        let auth_context = AuthContext {
-            keys: self.keys.clone(),
-            public_base_url: self.public_base_url,
-        };
         let api_routes = Route::new()
             .at("/openapi.json", spec)
             .nest("/docs", docs)
@@ -238,10 +240,15 @@ impl App {
             );
         }
         let body_read = self.limits.body_read;
+        let proxies = self.trusted_proxies;
+        let security = self.security;
         let routes = route
             .around(move |endpoint, req| limit_body(endpoint, req, body_read))
+            .around(limit_head)
             .data(auth_context)
+            .around(move |endpoint, req| resolve_client(endpoint, req, proxies.clone()))
             .catch_all_error(render_poem_error)
+            .around(move |endpoint, req| security_headers(endpoint, req, security))
             .around(trace_request)
             .with(RequestId::default());
         (self.server, routes)
@@ -250,7 +257,11 @@ impl App {
 
 /// `/mcp` of the embedded task server: pages of `PUBLIC_BASE_URL` only, and the `Host` names
 /// this host is reached by (its public name, this machine's names, its bind address).
-fn mcp_options(public: &Url, bound: Option<SocketAddr>, limits: ConnectionLimits) -> McpHttpOptions {
+fn mcp_options(
+    public: &Url,
+    bound: Option<SocketAddr>,
+    limits: ConnectionLimits,
+) -> McpHttpOptions {
     let origin = public.origin().ascii_serialization();
     let allowed_origins = AllowedOrigins::default()
         .with(&origin)
@@ -266,31 +277,6 @@ fn mcp_options(public: &Url, bound: Option<SocketAddr>, limits: ConnectionLimits
         allowed_hosts,
         body_read: limits.body_read,
     }
-}
-
-/// Reads the body before the route runs: over [`MAX_BODY_BYTES`] gets 413, whether or not it
-/// declares its length, and a body that does not arrive within `body_read` gets 408.
-async fn limit_body<E: Endpoint>(
-    endpoint: Arc<E>,
-    mut req: Request,
-    body_read: Duration,
-) -> poem::Result<Response> {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-        return Err(poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE));
-    }
-    if declared != Some(0) && !req.uri().path().starts_with("/mcp") {
-        let read = req.take_body().into_bytes_limit(MAX_BODY_BYTES);
-        let body = tokio::time::timeout(body_read, read)
-            .await
-            .map_err(|_| poem::Error::from_status(StatusCode::REQUEST_TIMEOUT))??;
-        req.set_body(body);
-    }
-    Ok(endpoint.call(req).await?.into_response())
 }
 
 /// The process is up.

@@ -1,5 +1,10 @@
 //! Who is calling: a `todo-agent` JWT from `Authorization: Bearer` or the `todo_session` cookie.
 //!
+//! A token is accepted when its signature, audience and times are valid, its account exists and
+//! it was not signed out (`revoked_tokens`): a token of a deleted account or a signed-out session
+//! is refused by every process. A request that sends a bearer token is judged by it alone: a
+//! bad one is not rescued by a cookie.
+//!
 //! The scheme types here are poem-openapi security schemes, so the OpenAPI document lists both
 //! ways. A cookie-authenticated request that changes state must come from this site (its
 //! `Origin`, or `Referer`, must match `PUBLIC_BASE_URL`): with `SameSite=Lax` on the cookie this
@@ -22,7 +27,7 @@ use todo_mcp::{
 };
 use url::Url;
 
-use crate::{config::Security, telemetry::record_on_request};
+use crate::{accounts::AccountStore, config::Security, telemetry::record_on_request};
 
 /// The cookie the browser keeps its session token in.
 pub const SESSION_COOKIE: &str = "todo_session";
@@ -38,6 +43,8 @@ pub struct WrongUser;
 #[derive(Debug, Clone, Copy)]
 pub struct Caller {
     pub user: UserId,
+    /// The token's id, by which sign-out revokes it.
+    pub token_id: Option<uuid::Uuid>,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -137,15 +144,52 @@ impl SessionIssuer {
 #[derive(Clone)]
 pub struct AuthContext {
     pub keys: TokenKeys,
+    pub accounts: AccountStore,
     pub public_base_url: Url,
 }
 
+impl AuthContext {
+    /// The caller of a session token, if it is valid, its account exists and it was not signed
+    /// out; `Err` when that cannot be checked now (the database is down).
+    pub async fn caller(&self, token: &str) -> Result<Option<Caller>, sea_orm::DbErr> {
+        let verified = match self.keys.verify(token, Audience::Agent) {
+            Ok(verified) => verified,
+            Err(err) => {
+                tracing::debug!(reason = %err, "refused a token");
+                return Ok(None);
+            }
+        };
+        if !self
+            .accounts
+            .session_is_active(verified.user, verified.id)
+            .await?
+        {
+            tracing::info!(user_id = %verified.user, "refused a signed-out token or one of no account");
+            return Ok(None);
+        }
+        Ok(Some(Caller {
+            user: verified.user,
+            token_id: verified.id,
+            expires_at: verified.expires_at,
+        }))
+    }
+}
+
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
-    verify(req, &bearer.token)
+    verify(req, &bearer.token).await
 }
 
 async fn check_cookie(req: &Request, cookie: ApiKey) -> poem::Result<Caller> {
-    let caller = verify(req, &cookie.key)?;
+    if req
+        .headers()
+        .contains_key(poem::http::header::AUTHORIZATION)
+    {
+        // The request chose its bearer token, which was refused: the cookie does not count.
+        return Err(poem::Error::from_status(
+            poem::http::StatusCode::UNAUTHORIZED,
+        ));
+    }
+    let caller = verify(req, &cookie.key).await?;
     if changes_state(req.method()) && !same_site(req) {
         tracing::info!(method = %req.method(), "refused a cookie-authenticated request from another site");
         return Err(poem::Error::from_string(
@@ -156,26 +200,27 @@ async fn check_cookie(req: &Request, cookie: ApiKey) -> poem::Result<Caller> {
     Ok(caller)
 }
 
-fn verify(req: &Request, token: &str) -> poem::Result<Caller> {
+async fn verify(req: &Request, token: &str) -> poem::Result<Caller> {
     let Some(context) = req.data::<AuthContext>() else {
         return Err(poem::Error::from_status(
             poem::http::StatusCode::INTERNAL_SERVER_ERROR,
         ));
     };
-    context
-        .keys
-        .verify(token, Audience::Agent)
-        .map(|verified| {
-            record_on_request("user_id", &verified.user);
-            Caller {
-                user: verified.user,
-                expires_at: verified.expires_at,
-            }
-        })
-        .map_err(|err| {
-            tracing::debug!(reason = %err, "refused a token");
-            poem::Error::from_status(poem::http::StatusCode::UNAUTHORIZED)
-        })
+    match context.caller(token).await {
+        Ok(Some(caller)) => {
+            record_on_request("user_id", &caller.user);
+            Ok(caller)
+        }
+        Ok(None) => Err(poem::Error::from_status(
+            poem::http::StatusCode::UNAUTHORIZED,
+        )),
+        Err(err) => {
+            tracing::error!(error = %err, "could not check a session token");
+            Err(poem::Error::from_status(
+                poem::http::StatusCode::SERVICE_UNAVAILABLE,
+            ))
+        }
+    }
 }
 
 fn changes_state(method: &Method) -> bool {

@@ -12,7 +12,7 @@ use todo_mcp::{
 };
 use todo_migrations::{HostMigrator, MigratorTrait as _, TaskMigrator};
 
-use crate::{accounts::AccountStore, app::App, config::Config};
+use crate::{accounts::AccountStore, app::App, config::Config, limits::Limits};
 
 /// Where developer mode keeps its generated `JWT_SECRET`.
 const DEV_SECRET_PATH: &str = "data/jwt_secret";
@@ -65,7 +65,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             HostMigrator::up(&db, None)
                 .await
                 .context("run the host migrations")?;
-            let account = AccountStore::new(db)
+            let account = AccountStore::new(db, Limits::new(&config.abuse))
                 .get_by_email(&email)
                 .await
                 .with_context(|| format!("no account with email {email:?}; sign up first"))?;

@@ -3,15 +3,18 @@
 //! `APP_MODE` alone decides the security settings ([`Security`]); nothing else in the host
 //! hard-codes a security flag.
 
-use std::{net::SocketAddr, str::FromStr, time::Duration};
+use std::{net::SocketAddr, num::NonZeroU32, str::FromStr, time::Duration};
 
 use secrecy::SecretString;
 use todo_mcp::{
-    auth::JwtSecret, config::parse_log_filter, db::DatabaseUrl, net::ConnectionLimits,
+    auth::JwtSecret,
+    config::parse_log_filter,
+    db::DatabaseUrl,
+    net::{ConnectionLimits, positive},
 };
 use url::Url;
 
-use crate::{retry::RetryPolicy, telemetry::LogFormat};
+use crate::{client::TrustedProxies, retry::RetryPolicy, telemetry::LogFormat};
 
 pub use todo_mcp::config::ConfigError;
 
@@ -42,6 +45,10 @@ pub struct Config {
     /// `HEADER_READ_TIMEOUT_SECS`, `REQUEST_BODY_TIMEOUT_SECS`, `IDLE_TIMEOUT_SECS`,
     /// `MAX_CONNECTIONS`: what each connection is held to.
     pub limits: ConnectionLimits,
+    /// Sign-in, password hashing and chat limits.
+    pub abuse: AbuseLimits,
+    /// `TRUSTED_PROXIES`: proxies whose `X-Forwarded-For` names the client; none by default.
+    pub trusted_proxies: TrustedProxies,
     /// Heartbeats, grace periods, model timeouts and retries: not read from the environment;
     /// tests set them in code.
     pub timing: Timing,
@@ -86,6 +93,70 @@ impl Default for Timing {
     }
 }
 
+/// Limits against abuse, per process (N processes allow N times as much).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbuseLimits {
+    /// `SIGNIN_ATTEMPTS_PER_MINUTE`: sign-in attempts for one account from one address.
+    pub sign_in_per_account: NonZeroU32,
+    /// `SIGNIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE`: sign-in and sign-up attempts from one address.
+    pub sign_in_per_address: NonZeroU32,
+    /// `PASSWORD_HASHES_AT_ONCE`: Argon2 hashes computed at once (the number of cores by
+    /// default).
+    pub hashes_at_once: usize,
+    /// `PASSWORD_HASH_QUEUE`: sign-ins that may wait for a hash; more get 503.
+    pub hash_queue: usize,
+    /// `CHAT_MESSAGES_PER_MINUTE`: chat messages (and retries) of one user.
+    pub chat_messages_per_minute: NonZeroU32,
+    /// `CHAT_TURNS_PER_USER`: replies of one user running at once.
+    pub turns_per_user: usize,
+    /// `CHAT_TURNS_TOTAL`: replies running at once in this process.
+    pub turns_total: usize,
+}
+
+impl Default for AbuseLimits {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Self {
+            sign_in_per_account: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
+            sign_in_per_address: NonZeroU32::new(60).unwrap_or(NonZeroU32::MIN),
+            hashes_at_once: cores,
+            hash_queue: 32,
+            chat_messages_per_minute: NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN),
+            turns_per_user: 10,
+            turns_total: 256,
+        }
+    }
+}
+
+impl AbuseLimits {
+    fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let per_minute = |variable, default: NonZeroU32| {
+            positive(lookup, variable, default.get() as usize).map(|value| {
+                NonZeroU32::new(u32::try_from(value).unwrap_or(u32::MAX)).unwrap_or(default)
+            })
+        };
+        Ok(Self {
+            sign_in_per_account: per_minute(
+                "SIGNIN_ATTEMPTS_PER_MINUTE",
+                defaults.sign_in_per_account,
+            )?,
+            sign_in_per_address: per_minute(
+                "SIGNIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE",
+                defaults.sign_in_per_address,
+            )?,
+            hashes_at_once: positive(lookup, "PASSWORD_HASHES_AT_ONCE", defaults.hashes_at_once)?,
+            hash_queue: positive(lookup, "PASSWORD_HASH_QUEUE", defaults.hash_queue)?,
+            chat_messages_per_minute: per_minute(
+                "CHAT_MESSAGES_PER_MINUTE",
+                defaults.chat_messages_per_minute,
+            )?,
+            turns_per_user: positive(lookup, "CHAT_TURNS_PER_USER", defaults.turns_per_user)?,
+            turns_total: positive(lookup, "CHAT_TURNS_TOTAL", defaults.turns_total)?,
+        })
+    }
+}
+
 /// The model provider's settings.
 #[derive(Debug, Clone)]
 pub struct OpenAiConfig {
@@ -117,6 +188,8 @@ pub struct Security {
     pub private_cache_control: &'static str,
     /// Whether a missing `JWT_SECRET` may be replaced by a generated one.
     pub generate_missing_secret: bool,
+    /// `Strict-Transport-Security` of every response: browsers then use HTTPS only.
+    pub strict_transport_security: Option<&'static str>,
 }
 
 impl AppMode {
@@ -127,12 +200,14 @@ impl AppMode {
                 cookie_http_only: false,
                 private_cache_control: "no-store",
                 generate_missing_secret: true,
+                strict_transport_security: None,
             },
             AppMode::Production => Security {
                 cookie_secure: true,
                 cookie_http_only: true,
                 private_cache_control: "no-store, private",
                 generate_missing_secret: false,
+                strict_transport_security: Some("max-age=31536000; includeSubDomains"),
             },
         }
     }
@@ -229,6 +304,12 @@ impl Config {
             mcp_tasks_url,
             log_filter: parse_log_filter(set("RUST_LOG"))?,
             limits: ConnectionLimits::from_lookup(&lookup)?,
+            abuse: AbuseLimits::from_lookup(&lookup)?,
+            trusted_proxies: set("TRUSTED_PROXIES")
+                .map(|raw| TrustedProxies::parse_list(&raw))
+                .transpose()
+                .map_err(|err| bad("TRUSTED_PROXIES", err.to_string()))?
+                .unwrap_or_default(),
             timing: Timing::default(),
         })
     }

@@ -1,9 +1,9 @@
 //! The agent host of Todo Agent: configuration, accounts, authentication, the HTTP API, the
 //! assistant and the way to the task tools (MCP, embedded or remote).
 //!
-//! The modules form layers, lowest first: `error_code`, `telemetry`, `retry`, `config`,
-//! `auth`, `accounts`, `tasks`, `chat`, `api`, `web_pages`, `app`, `cli`. A module imports only modules of
-//! lower layers (`docs/ARCHITECTURE.md`; checked by `tests/module_order.rs`).
+//! The modules form layers, lowest first: `error_code`, `telemetry`, `retry`, `client`,
+//! `config`, `limits`, `accounts`, `auth`, `tasks`, `chat`, `api`, `middleware`, `web_pages`, `app`, `cli`. A
+//! module imports only modules of lower layers (`docs/ARCHITECTURE.md`; checked by `tests/module_order.rs`).
 //!
 //! Main types: [`config::Config`] (every environment variable), [`app::App`] (the server),
 //! [`accounts::AccountStore`] (users), [`tasks::TaskGateway`] (MCP sessions for a user),
@@ -15,8 +15,11 @@ pub mod app;
 pub mod auth;
 pub mod chat;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod error_code;
+pub mod limits;
+pub mod middleware;
 pub mod retry;
 pub mod tasks;
 pub mod telemetry;

@@ -4,8 +4,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::net::IpAddr;
+
 use todo_mcp::{
-    auth::{Audience, TokenKeys},
     task::UserId,
     tools::{
         ToolErrorKind, ToolName,
@@ -23,8 +24,9 @@ use uuid::Uuid;
 
 use crate::{
     accounts::{AccountError, AccountStore, sign_up_problems},
-    auth::SessionIssuer,
+    auth::{AuthContext, SessionIssuer},
     chat::conversations::{ConversationStore, MessageStatus, Role},
+    limits::retry_after_secs,
     tasks::{TaskCallError, TaskGateway, TaskSession},
     telemetry::cause_chain,
 };
@@ -34,15 +36,15 @@ pub struct WebPages {
     pub accounts: AccountStore,
     pub conversations: ConversationStore,
     pub sessions: SessionIssuer,
-    pub keys: TokenKeys,
+    pub auth: AuthContext,
     pub tasks: TaskGateway,
 }
 
 #[async_trait]
 impl WebHost for WebPages {
     async fn current_user(&self, session_token: &str) -> Option<WebUser> {
-        let verified = self.keys.verify(session_token, Audience::Agent).ok()?;
-        let account = self.accounts.get(verified.user).await.ok()?;
+        let caller = self.auth.caller(session_token).await.ok()??;
+        let account = self.accounts.get(caller.user).await.ok()?;
         Some(WebUser {
             id: account.id.as_uuid(),
             email: account.email,
@@ -50,10 +52,15 @@ impl WebHost for WebPages {
         })
     }
 
-    async fn sign_in(&self, email: &str, password: &str) -> Result<NewSession, WebError> {
+    async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> Result<NewSession, WebError> {
         let account = self
             .accounts
-            .sign_in(email, password)
+            .sign_in(email, password, client)
             .await
             .map_err(account_error)?;
         self.new_session(account.id)
@@ -64,6 +71,7 @@ impl WebHost for WebPages {
         email: &str,
         password: &str,
         name: Option<&str>,
+        client: IpAddr,
     ) -> Result<NewSession, WebError> {
         let problems = sign_up_problems(email, password, name);
         if !problems.is_empty() {
@@ -79,14 +87,25 @@ impl WebHost for WebPages {
         }
         let account = self
             .accounts
-            .sign_up(email, password, name)
+            .sign_up(email, password, name, client)
             .await
             .map_err(account_error)?;
         tracing::info!(user_id = %account.id, "account created");
         self.new_session(account.id)
     }
 
-    fn sign_out_cookie(&self) -> String {
+    async fn sign_out(&self, session_token: Option<&str>) -> String {
+        if let Some(token) = session_token
+            && let Ok(Some(caller)) = self.auth.caller(token).await
+            && let Some(token_id) = caller.token_id
+            && let Err(err) = self
+                .accounts
+                .revoke_session(caller.user, token_id, caller.expires_at)
+                .await
+        {
+            // The cookie still goes; the token stays valid until it expires.
+            tracing::error!(error = %err, "could not revoke a session token at sign-out");
+        }
         self.sessions.sign_out_cookie()
     }
 
@@ -311,6 +330,21 @@ fn account_error(err: AccountError) -> WebError {
         },
         AccountError::BadCredentials | AccountError::NotFound => {
             form("Wrong email or password.".to_owned())
+        }
+        AccountError::RateLimited(retry) => {
+            return WebError::TooMany {
+                message: format!(
+                    "Too many attempts; try again in {} seconds.",
+                    retry_after_secs(retry.0)
+                ),
+                retry_after_secs: retry_after_secs(retry.0),
+            };
+        }
+        AccountError::Busy => {
+            return WebError::TooMany {
+                message: "The server is busy; try again in a moment.".to_owned(),
+                retry_after_secs: 1,
+            };
         }
         AccountError::Hashing(_) | AccountError::Store(_) => {
             tracing::error!(error = %err, cause_chain = %cause_chain(&err), "an account operation failed");

@@ -61,6 +61,8 @@ pub struct WeakSecret {
 #[derive(Clone)]
 pub struct IssuedToken {
     pub token: String,
+    /// The token's `jti`, by which it can be revoked.
+    pub id: Uuid,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -68,6 +70,8 @@ pub struct IssuedToken {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VerifiedToken {
     pub user: UserId,
+    /// The `jti`; tokens signed before ids were given have none.
+    pub id: Option<Uuid>,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -80,6 +84,10 @@ pub enum TokenError {
     Invalid(#[source] jsonwebtoken::errors::Error),
     #[error("token subject is not a user id")]
     BadSubject,
+    #[error("token was issued in the future")]
+    IssuedInFuture,
+    #[error("token id is not a UUID")]
+    BadId,
     #[error("could not sign token")]
     Sign(#[source] jsonwebtoken::errors::Error),
 }
@@ -90,7 +98,12 @@ struct Claims {
     aud: String,
     iat: i64,
     exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    jti: Option<String>,
 }
+
+/// How far a token's times may be off the server's clock.
+const LEEWAY_SECS: i64 = 30;
 
 /// Signs and verifies tokens with one secret.
 #[derive(Clone)]
@@ -117,33 +130,54 @@ impl TokenKeys {
         // Whole seconds, as `exp` carries it: the `expires_at` a client reads is the token's.
         let exp = (now + lifetime).timestamp();
         let expires_at = DateTime::from_timestamp(exp, 0).unwrap_or(now + lifetime);
+        let id = Uuid::new_v4();
         let claims = Claims {
             sub: user.to_string(),
             aud: audience.as_str().to_owned(),
             iat: now.timestamp(),
             exp,
+            jti: Some(id.to_string()),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(TokenError::Sign)?;
-        Ok(IssuedToken { token, expires_at })
+        Ok(IssuedToken {
+            token,
+            id,
+            expires_at,
+        })
     }
 
     pub fn verify(&self, token: &str, audience: Audience) -> Result<VerifiedToken, TokenError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[audience.as_str()]);
         validation.set_required_spec_claims(&["exp", "iat", "aud", "sub"]);
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECS as u64;
+        validation.validate_nbf = true;
         let data = jsonwebtoken::decode::<Claims>(token.trim(), &self.decoding, &validation)
             .map_err(|err| match err.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid(err),
             })?;
+        if data.claims.iat > Utc::now().timestamp().saturating_add(LEEWAY_SECS) {
+            return Err(TokenError::IssuedInFuture);
+        }
         let user = Uuid::try_parse(&data.claims.sub)
             .map(UserId::new)
             .map_err(|_| TokenError::BadSubject)?;
+        let id = data
+            .claims
+            .jti
+            .as_deref()
+            .map(Uuid::try_parse)
+            .transpose()
+            .map_err(|_| TokenError::BadId)?;
         let expires_at =
             DateTime::from_timestamp(data.claims.exp, 0).ok_or(TokenError::BadSubject)?;
-        Ok(VerifiedToken { user, expires_at })
+        Ok(VerifiedToken {
+            user,
+            id,
+            expires_at,
+        })
     }
 }
 
@@ -199,6 +233,57 @@ mod tests {
             keys()
                 .verify(&format!("{header}.{payload}."), Audience::Mcp)
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn tokens_from_the_future_or_with_a_bad_id_are_refused() {
+        let keys = keys();
+        let now = Utc::now().timestamp();
+        let sign = |claims: serde_json::Value| {
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap()
+        };
+        let claims = |extra: serde_json::Value| {
+            let mut claims = serde_json::json!({
+                "sub": user().to_string(), "aud": "todo-mcp", "iat": now, "exp": now + 3600,
+            });
+            claims
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            claims
+        };
+        let verified = keys
+            .verify(&sign(claims(serde_json::json!({}))), Audience::Mcp)
+            .unwrap();
+        assert_eq!(verified.id, None);
+        assert!(matches!(
+            keys.verify(
+                &sign(claims(serde_json::json!({"iat": now + 3600}))),
+                Audience::Mcp
+            ),
+            Err(TokenError::IssuedInFuture)
+        ));
+        assert!(
+            keys.verify(
+                &sign(claims(serde_json::json!({"nbf": now + 3600}))),
+                Audience::Mcp
+            )
+            .is_err()
+        );
+        assert!(matches!(
+            keys.verify(
+                &sign(claims(serde_json::json!({"jti": "not-a-uuid"}))),
+                Audience::Mcp
+            ),
+            Err(TokenError::BadId)
+        ));
+        let issued = keys
+            .issue(user(), Audience::Mcp, Duration::hours(1))
+            .unwrap();
+        assert_eq!(
+            keys.verify(&issued.token, Audience::Mcp).unwrap().id,
+            Some(issued.id)
         );
     }
 

@@ -11,6 +11,10 @@
 mod m20261125_000001_create_tasks;
 mod m20261125_000002_create_host_tables;
 mod m20261204_000003_message_summaries_and_retries;
+mod m20261204_000004_revoked_tokens;
+mod m20261204_000005_unicode_task_text;
+mod m20261204_000006_unicode_emails;
+pub mod text;
 
 pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::{MigrationTrait, prelude::*, sea_orm::DynIden};
@@ -25,7 +29,10 @@ impl MigratorTrait for TaskMigrator {
     }
 
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_create_tasks::Migration)]
+        vec![
+            Box::new(m20261125_000001_create_tasks::Migration),
+            Box::new(m20261204_000005_unicode_task_text::Migration),
+        ]
     }
 }
 
@@ -42,6 +49,8 @@ impl MigratorTrait for HostMigrator {
         vec![
             Box::new(m20261125_000002_create_host_tables::Migration),
             Box::new(m20261204_000003_message_summaries_and_retries::Migration),
+            Box::new(m20261204_000004_revoked_tokens::Migration),
+            Box::new(m20261204_000006_unicode_emails::Migration),
         ]
     }
 }

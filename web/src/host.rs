@@ -1,9 +1,16 @@
 //! `WebHost`: all the pages need from the host, in the pages' own terms. `todo-agent`
 //! implements it over its accounts, sessions and the MCP task tools; this crate knows neither.
 
+use std::net::IpAddr;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
+
+/// The address a request came from, as the host resolved it (the peer, or the address a
+/// trusted proxy forwarded); the host puts it into every request's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
 
 /// The signed-in person.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +85,12 @@ pub enum WebError {
     /// The host could not do it now (database, task server); the cause is in its log.
     #[error("the service is temporarily unavailable; try again shortly")]
     Unavailable,
+    /// Too many attempts (or the server is at capacity); the sentence says when to try again.
+    #[error("{message}")]
+    TooMany {
+        message: String,
+        retry_after_secs: u64,
+    },
 }
 
 /// How urgent a task is.
@@ -143,15 +156,22 @@ pub struct TaskInput {
 pub trait WebHost: Send + Sync + 'static {
     /// The user of a session cookie's token, when it is valid.
     async fn current_user(&self, session_token: &str) -> Option<WebUser>;
-    async fn sign_in(&self, email: &str, password: &str) -> Result<NewSession, WebError>;
+    async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> Result<NewSession, WebError>;
     async fn sign_up(
         &self,
         email: &str,
         password: &str,
         name: Option<&str>,
+        client: IpAddr,
     ) -> Result<NewSession, WebError>;
-    /// The `Set-Cookie` value that signs the browser out.
-    fn sign_out_cookie(&self) -> String;
+    /// Ends the session of `session_token` (when there is one) for good, and returns the
+    /// `Set-Cookie` value that removes it from the browser.
+    async fn sign_out(&self, session_token: Option<&str>) -> String;
 
     async fn list_tasks(
         &self,

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::{
     Web,
     forms::{CompleteForm, SignInForm, SignUpForm, TaskForm},
-    host::{FormErrors, TaskFilter, WebError, WebUser},
+    host::{ClientIp, FormErrors, TaskFilter, WebError, WebUser},
     session::session_token,
     views::{
         AddForm, AddFragment, EditForm, EditFragment, EditPage, FilterView, MessagesFragment,
@@ -57,8 +57,12 @@ pub async fn signin_page(req: &Request, web: Data<&Arc<Web>>) -> Response {
 }
 
 #[handler]
-pub async fn signin(web: Data<&Arc<Web>>, Form(form): Form<SignInForm>) -> Response {
-    match web.host.sign_in(&form.email, &form.password).await {
+pub async fn signin(req: &Request, web: Data<&Arc<Web>>, Form(form): Form<SignInForm>) -> Response {
+    match web
+        .host
+        .sign_in(&form.email, &form.password, client_ip(req))
+        .await
+    {
         Ok(session) => signed_in_redirect(&session.set_cookie),
         Err(err) => {
             let (status, errors) = form_failure(err);
@@ -91,9 +95,13 @@ pub async fn signup_page(req: &Request, web: Data<&Arc<Web>>) -> Response {
 }
 
 #[handler]
-pub async fn signup(web: Data<&Arc<Web>>, Form(form): Form<SignUpForm>) -> Response {
+pub async fn signup(req: &Request, web: Data<&Arc<Web>>, Form(form): Form<SignUpForm>) -> Response {
     let name = Some(form.name.trim()).filter(|name| !name.is_empty());
-    match web.host.sign_up(&form.email, &form.password, name).await {
+    match web
+        .host
+        .sign_up(&form.email, &form.password, name, client_ip(req))
+        .await
+    {
         Ok(session) => signed_in_redirect(&session.set_cookie),
         Err(err) => {
             let (status, errors) = form_failure(err);
@@ -111,9 +119,10 @@ pub async fn signup(web: Data<&Arc<Web>>, Form(form): Form<SignUpForm>) -> Respo
 }
 
 #[handler]
-pub fn signout(web: Data<&Arc<Web>>) -> Response {
+pub async fn signout(req: &Request, web: Data<&Arc<Web>>) -> Response {
     let mut response = see_other("/signin");
-    if let Ok(cookie) = web.host.sign_out_cookie().parse() {
+    let cookie = web.host.sign_out(session_token(req).as_deref()).await;
+    if let Ok(cookie) = cookie.parse() {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
@@ -469,7 +478,23 @@ fn form_failure(err: WebError) -> (StatusCode, FormErrors) {
                 ..FormErrors::default()
             },
         ),
+        WebError::TooMany { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            FormErrors {
+                form: Some(err.to_string()),
+                ..FormErrors::default()
+            },
+        ),
     }
+}
+
+/// The client's address, as the host resolved it.
+fn client_ip(req: &Request) -> std::net::IpAddr {
+    req.extensions()
+        .get::<ClientIp>()
+        .map(|client| client.0)
+        .or_else(|| req.remote_addr().as_socket_addr().map(|addr| addr.ip()))
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
 }
 
 /// A failed htmx request: a status and a sentence, which the page's script shows.
@@ -478,6 +503,7 @@ fn fragment_error(err: WebError) -> Response {
         WebError::Form(_) => StatusCode::UNPROCESSABLE_ENTITY,
         WebError::NotFound => StatusCode::NOT_FOUND,
         WebError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        WebError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
     };
     let message = match err {
         WebError::Form(errors) => errors

@@ -6,15 +6,21 @@
 
 mod entity;
 mod password;
+mod revocations;
+
+use std::{net::IpAddr, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use email_address::EmailAddress;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, SqlErr};
 use todo_mcp::{db::SelectExt as _, task::UserId};
+use todo_migrations::text;
 use uuid::Uuid;
 
 use entity::user;
 pub use password::PasswordError;
+
+use crate::limits::{Limits, RetryAfter};
 
 /// The shortest and longest passwords accepted.
 pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=128;
@@ -46,33 +52,59 @@ pub enum AccountError {
     BadCredentials,
     #[error("no such account")]
     NotFound,
+    /// Too many attempts for this account from this address, or from this address.
+    #[error(transparent)]
+    RateLimited(#[from] RetryAfter),
+    /// Too many password checks at once.
+    #[error("the server is busy checking passwords; try again in a moment")]
+    Busy,
     #[error("password hashing failed")]
-    Hashing(#[from] PasswordError),
+    Hashing(PasswordError),
     #[error("account store failed")]
     Store(#[from] DbErr),
 }
 
-/// The `users` table.
-#[derive(Clone, Debug)]
+impl From<PasswordError> for AccountError {
+    fn from(err: PasswordError) -> Self {
+        match err {
+            PasswordError::Busy(_) => AccountError::Busy,
+            other => AccountError::Hashing(other),
+        }
+    }
+}
+
+/// The `users` and `revoked_tokens` tables, and the sign-in limits.
+#[derive(Clone)]
 pub struct AccountStore {
     db: DatabaseConnection,
+    limits: Arc<Limits>,
+}
+
+impl std::fmt::Debug for AccountStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountStore").finish_non_exhaustive()
+    }
 }
 
 impl AccountStore {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: DatabaseConnection, limits: Arc<Limits>) -> Self {
+        Self { db, limits }
     }
 
+    /// Creates an account for a person at `client` (sign-ups count against the address's
+    /// sign-in attempts: each costs a password hash).
     pub async fn sign_up(
         &self,
         email: &str,
         password: &str,
         name: Option<&str>,
+        client: IpAddr,
     ) -> Result<Account, AccountError> {
         let email = normalize_email(email)?;
         check_password(password)?;
         let name = normalize_name(name)?;
-        let hash = password::hash(password.to_owned()).await?;
+        self.limits.sign_in.check_sign_up(client)?;
+        let hash = password::hash(&self.limits.hashing, password.to_owned()).await?;
         let account = Account {
             id: UserId::new(Uuid::now_v7()),
             email,
@@ -98,14 +130,26 @@ impl AccountStore {
         }
     }
 
-    pub async fn sign_in(&self, email: &str, password: &str) -> Result<Account, AccountError> {
+    /// Checks a password. Attempts are limited per account and address, and per address; an
+    /// unknown account counts like a known one, so the answer tells nothing.
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> Result<Account, AccountError> {
         // A malformed email is just another unknown email here.
-        let found = match normalize_email(email) {
-            Ok(email) => self.find_by_email(&email).await?,
-            Err(_) => None,
+        let normalized = normalize_email(email).ok();
+        let key = normalized
+            .clone()
+            .unwrap_or_else(|| text::fold(email.trim()));
+        self.limits.sign_in.check_sign_in(&key, client)?;
+        let found = match &normalized {
+            Some(email) => self.find_by_email(email).await?,
+            None => None,
         };
         let stored_hash = found.as_ref().map(|row| row.password_hash.clone());
-        if password::verify(password.to_owned(), stored_hash).await? {
+        if password::verify(&self.limits.hashing, password.to_owned(), stored_hash).await? {
             found.map(from_model).ok_or(AccountError::BadCredentials)
         } else {
             Err(AccountError::BadCredentials)
@@ -118,6 +162,32 @@ impl AccountStore {
             .await?
             .map(from_model)
             .ok_or(AccountError::NotFound)
+    }
+
+    /// Whether a session token of `user` with id `jti` may still be used: the account exists
+    /// and the token was not signed out.
+    pub async fn session_is_active(&self, user: UserId, jti: Option<Uuid>) -> Result<bool, DbErr> {
+        let exists = user::Entity::find_by_id(user.as_uuid())
+            .first(&self.db)
+            .await?
+            .is_some();
+        if !exists {
+            return Ok(false);
+        }
+        match jti {
+            Some(jti) => Ok(!revocations::is_revoked(&self.db, jti).await?),
+            None => Ok(true),
+        }
+    }
+
+    /// Ends a session token for good (sign-out): it is refused from now on, by every process.
+    pub async fn revoke_session(
+        &self,
+        user: UserId,
+        jti: Uuid,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), DbErr> {
+        revocations::revoke(&self.db, jti, user, expires_at).await
     }
 
     pub async fn get_by_email(&self, email: &str) -> Result<Account, AccountError> {
@@ -154,8 +224,10 @@ fn now() -> DateTime<Utc> {
     DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
 }
 
+/// Emails are stored and compared case-folded (full Unicode rules) in NFC, so one address
+/// written two ways is one account.
 fn normalize_email(raw: &str) -> Result<String, AccountError> {
-    let email = raw.trim().to_lowercase();
+    let email = text::fold(raw.trim());
     if email.chars().count() > EMAIL_MAX_CHARS || !EmailAddress::is_valid(&email) {
         return Err(AccountError::InvalidEmail);
     }
@@ -173,10 +245,14 @@ fn normalize_name(raw: Option<&str>) -> Result<Option<String>, AccountError> {
     let Some(name) = raw.map(str::trim).filter(|it| !it.is_empty()) else {
         return Ok(None);
     };
+    let name = text::nfc(name);
     if name.chars().count() > NAME_MAX_CHARS || name.chars().any(char::is_control) {
         return Err(AccountError::InvalidName);
     }
-    Ok(Some(name.to_owned()))
+    if text::is_blank(&name) {
+        return Ok(None);
+    }
+    Ok(Some(name))
 }
 
 fn from_model(row: user::Model) -> Account {

@@ -1,4 +1,5 @@
-//! Argon2id password hashes, computed on the blocking pool.
+//! Argon2id password hashes, computed on the blocking pool through the [`HashGate`], which
+//! bounds how many run and wait at once.
 
 use std::sync::LazyLock;
 
@@ -14,7 +15,11 @@ pub enum PasswordError {
     Argon2(argon2::password_hash::Error),
     #[error("the hashing task failed")]
     Task(#[from] tokio::task::JoinError),
+    #[error("too many password checks are waiting")]
+    Busy(#[from] crate::limits::Busy),
 }
+
+use crate::limits::HashGate;
 
 /// Verified against when the email is unknown, so that answer takes as long as a wrong password.
 static DUMMY_HASH: LazyLock<Option<String>> = LazyLock::new(|| {
@@ -25,24 +30,25 @@ static DUMMY_HASH: LazyLock<Option<String>> = LazyLock::new(|| {
         .map(|hash| hash.to_string())
 });
 
-pub(super) async fn hash(password: String) -> Result<String, PasswordError> {
-    tokio::task::spawn_blocking(move || {
+pub(super) async fn hash(gate: &HashGate, password: String) -> Result<String, PasswordError> {
+    gate.run(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|hash| hash.to_string())
             .map_err(PasswordError::Argon2)
     })
-    .await?
+    .await??
 }
 
 /// True when `password` matches `stored`; with no stored hash, checks a dummy one and answers
 /// false. The comparison inside argon2 is constant-time.
 pub(super) async fn verify(
+    gate: &HashGate,
     password: String,
     stored: Option<String>,
 ) -> Result<bool, PasswordError> {
-    tokio::task::spawn_blocking(move || {
+    gate.run(move || {
         let known = stored.is_some();
         let Some(hash) = stored.or_else(|| DUMMY_HASH.clone()) else {
             return Ok(false);
@@ -53,5 +59,5 @@ pub(super) async fn verify(
             .is_ok();
         Ok(known && matches)
     })
-    .await?
+    .await??
 }

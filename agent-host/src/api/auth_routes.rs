@@ -1,5 +1,6 @@
-//! `/api/auth/*`: sign-up, sign-in and the current session.
+//! `/api/auth/*`: sign-up, sign-in, sign-out and the current session.
 
+use poem::Request;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use uuid::Uuid;
 
@@ -7,11 +8,13 @@ use super::{
     error::{ApiError, ErrorResponse},
     password::Password,
     tags::ApiTags,
+    text::Text,
     timestamp::Timestamp,
 };
 use crate::{
     accounts::{Account, AccountStore},
     auth::{Auth, SessionIssuer},
+    client::client_ip,
 };
 
 /// Accounts and the sessions they sign in to.
@@ -24,18 +27,18 @@ pub struct AuthApi {
 #[derive(Debug, Object)]
 pub struct SignupRequest {
     /// A valid email address; unique, compared case-insensitively.
-    pub email: String,
+    pub email: Text,
     /// 8 to 128 characters.
     #[oai(write_only)]
     pub password: Password,
     /// How to address the person (optional).
-    pub name: Option<String>,
+    pub name: Option<Text>,
 }
 
 /// Credentials of an existing account.
 #[derive(Debug, Object)]
 pub struct SigninRequest {
-    pub email: String,
+    pub email: Text,
     #[oai(write_only)]
     pub password: Password,
 }
@@ -67,6 +70,13 @@ pub enum SignupResponse {
 }
 
 #[derive(ApiResponse)]
+pub enum SignoutResponse {
+    /// The token is revoked (refused from now on, by every process) and the cookie cleared.
+    #[oai(status = 204)]
+    SignedOut(#[oai(header = "Set-Cookie")] String),
+}
+
+#[derive(ApiResponse)]
 pub enum SigninResponse {
     /// Signed in; the `todo_session` cookie is set too.
     #[oai(status = 200)]
@@ -77,10 +87,19 @@ pub enum SigninResponse {
 impl AuthApi {
     /// Create an account and sign in.
     #[oai(path = "/auth/signup", method = "post")]
-    async fn signup(&self, body: Json<SignupRequest>) -> Result<SignupResponse, ErrorResponse> {
+    async fn signup(
+        &self,
+        request: &Request,
+        body: Json<SignupRequest>,
+    ) -> Result<SignupResponse, ErrorResponse> {
         let account = self
             .accounts
-            .sign_up(&body.email, body.password.expose(), body.name.as_deref())
+            .sign_up(
+                body.email.as_str(),
+                body.password.expose(),
+                body.name.as_ref().map(Text::as_str),
+                client_ip(request),
+            )
             .await
             .map_err(ApiError::from)?;
         tracing::info!(user_id = %account.id, "account created");
@@ -88,16 +107,39 @@ impl AuthApi {
         Ok(SignupResponse::Created(Json(token), cookie))
     }
 
-    /// Sign in with email and password.
+    /// Sign in with email and password. Attempts are limited per account and address, and
+    /// per address (429 with `Retry-After`).
     #[oai(path = "/auth/signin", method = "post")]
-    async fn signin(&self, body: Json<SigninRequest>) -> Result<SigninResponse, ErrorResponse> {
+    async fn signin(
+        &self,
+        request: &Request,
+        body: Json<SigninRequest>,
+    ) -> Result<SigninResponse, ErrorResponse> {
         let account = self
             .accounts
-            .sign_in(&body.email, body.password.expose())
+            .sign_in(
+                body.email.as_str(),
+                body.password.expose(),
+                client_ip(request),
+            )
             .await
             .map_err(ApiError::from)?;
         let (token, cookie) = self.session_for(&account)?;
         Ok(SigninResponse::Ok(Json(token), cookie))
+    }
+
+    /// Sign out: the token (bearer or cookie) is revoked for good and the cookie cleared.
+    #[oai(path = "/auth/signout", method = "post")]
+    async fn signout(&self, auth: Auth) -> Result<SignoutResponse, ErrorResponse> {
+        let caller = auth.caller();
+        if let Some(token_id) = caller.token_id {
+            self.accounts
+                .revoke_session(caller.user, token_id, caller.expires_at)
+                .await
+                .map_err(ApiError::from)?;
+        }
+        tracing::info!(user_id = %caller.user, "signed out");
+        Ok(SignoutResponse::SignedOut(self.sessions.sign_out_cookie()))
     }
 
     /// The account and expiry of the current token.

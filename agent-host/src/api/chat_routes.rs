@@ -24,6 +24,7 @@ use uuid::Uuid;
 use super::{
     error::{ApiError, ErrorResponse},
     tags::ApiTags,
+    text::Text,
     timestamp::Timestamp,
 };
 use crate::{
@@ -62,7 +63,7 @@ pub struct ChatRequest {
     /// Continue this conversation; leave out to start a new one, titled from this message.
     pub conversation_id: Option<Uuid>,
     /// 1 to 8,000 characters; required unless `retry` is true.
-    pub message: Option<String>,
+    pub message: Option<Text>,
     /// `true` reruns the turn of the conversation's last message (after a retryable error, or
     /// for another answer): the message is not stored again, and the replies after it are
     /// superseded (kept, no longer listed or sent to the model). Needs `conversation_id`, and no
@@ -71,7 +72,7 @@ pub struct ChatRequest {
     pub retry: bool,
     /// The user's time zone for relative dates: an IANA name (`Europe/Berlin`) or a UTC
     /// offset (`+02:00`). UTC when absent.
-    pub time_zone: Option<String>,
+    pub time_zone: Option<Text>,
 }
 
 /// The whole reply, for clients that ask for `application/json`.
@@ -231,12 +232,16 @@ impl ChatApi {
             time_zone,
         } = body.0;
         let input = match (message, retry) {
-            (Some(message), false) => TurnInput::Message(message),
+            (Some(message), false) => TurnInput::Message(message.into_string()),
             (None, false) => return Err(ApiError::invalid(ChatError::NoMessage).into()),
             (None, true) => TurnInput::Retry,
             (Some(_), true) => return Err(ApiError::invalid(ChatError::RetryWithMessage).into()),
         };
-        let zone = match time_zone.as_deref().filter(|zone| !zone.trim().is_empty()) {
+        let zone = match time_zone
+            .as_ref()
+            .map(Text::as_str)
+            .filter(|zone| !zone.trim().is_empty())
+        {
             Some(raw) => Zone::parse(raw).map_err(ApiError::invalid)?,
             None => Zone::utc(),
         };
@@ -346,8 +351,7 @@ impl ChatApi {
         let user = auth.require(*user_id)?;
         let deleted = self
             .chat
-            .conversations()
-            .delete(user, *conversation_id)
+            .delete_conversation(user, *conversation_id)
             .await
             .map_err(ApiError::from)?;
         if deleted {

@@ -5,7 +5,7 @@
 //! (bad JSON, unknown route, wrong content type, oversized body) go through
 //! [`render_poem_error`]. 5xx bodies never carry the cause: it is logged here, once.
 
-use std::error::Error as StdError;
+use std::{error::Error as StdError, time::Duration};
 
 use poem::{IntoResponse, Response, http::StatusCode};
 use poem_openapi::{ApiResponse, Object, payload::Json};
@@ -15,6 +15,7 @@ use crate::{
     auth::WrongUser,
     chat::{ChatError, conversations::ConversationError, events::ErrorEvent},
     error_code::ErrorCode,
+    limits::TurnRefused,
     tasks::TaskCallError,
 };
 use todo_mcp::tools::ToolErrorKind;
@@ -37,6 +38,14 @@ pub enum ApiError {
     /// our own typed errors, and its sentence is the message.
     #[error("{cause}")]
     Refused { code: ErrorCode, cause: Cause },
+    /// Too many requests, or the host is at a cap of concurrent work: `code` is
+    /// `rate_limited` (429) or `busy` (503), and `Retry-After` says when to try again.
+    #[error("{cause}")]
+    Limited {
+        code: ErrorCode,
+        retry_after: Duration,
+        cause: Cause,
+    },
     /// A chat turn failed after it started (the JSON mode); the event says how.
     #[error("{}", .0.message)]
     Turn(ErrorEvent),
@@ -52,7 +61,7 @@ impl ApiError {
     pub fn code(&self) -> ErrorCode {
         match self {
             ApiError::Unauthorized | ApiError::BadCredentials => ErrorCode::Unauthorized,
-            ApiError::Refused { code, .. } => *code,
+            ApiError::Refused { code, .. } | ApiError::Limited { code, .. } => *code,
             ApiError::Turn(event) => event.code,
             ApiError::Unavailable(_) => ErrorCode::Unavailable,
             ApiError::Internal(_) => ErrorCode::Internal,
@@ -79,6 +88,19 @@ impl ApiError {
     /// 404: nothing of this user's here.
     pub fn not_found(err: impl StdError + Send + Sync + 'static) -> Self {
         Self::refused(ErrorCode::NotFound, err)
+    }
+
+    /// 429 (or 503 for `busy`) with `Retry-After`.
+    pub fn limited(
+        code: ErrorCode,
+        retry_after: Duration,
+        err: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        ApiError::Limited {
+            code,
+            retry_after,
+            cause: Box::new(err),
+        }
     }
 
     fn refused(code: ErrorCode, err: impl StdError + Send + Sync + 'static) -> Self {
@@ -119,24 +141,41 @@ pub enum ErrorResponse {
     /// No such resource for this user.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
+    /// The body did not arrive in time.
+    #[oai(status = 408)]
+    RequestTimeout(Json<ErrorBody>),
     /// The request conflicts with existing data (an email already taken).
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
     /// The body is larger than 1 MiB.
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
+    /// The URL is longer than 8 KiB.
+    #[oai(status = 414)]
+    UriTooLong(Json<ErrorBody>),
     /// A value is invalid; the message says which and why.
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),
+    /// Too many requests (sign-in attempts, chat messages, running replies); try again after
+    /// `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] String),
+    /// The request's headers are larger than 16 KiB.
+    #[oai(status = 431)]
+    HeadersTooLarge(Json<ErrorBody>),
     /// An unexpected failure; the cause is in the server log.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
     /// The model failed and trying again will not help (the chat's JSON mode).
     #[oai(status = 502)]
     BadGateway(Json<ErrorBody>),
-    /// A dependency is unavailable; try again shortly.
+    /// A dependency is unavailable, or the host is busy; try again shortly (after
+    /// `Retry-After` seconds when it is given).
     #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
+    Unavailable(
+        Json<ErrorBody>,
+        #[oai(header = "Retry-After")] Option<String>,
+    ),
 }
 
 fn body(code: ErrorCode, message: String) -> Json<ErrorBody> {
@@ -156,6 +195,12 @@ impl From<ApiError> for ErrorResponse {
             );
         }
         let status = err.status();
+        let retry_after = match &err {
+            ApiError::Limited { retry_after, .. } => {
+                Some(crate::limits::retry_after_secs(*retry_after).to_string())
+            }
+            _ => None,
+        };
         let json = body(err.code(), err.to_string());
         match status {
             StatusCode::BAD_REQUEST => ErrorResponse::BadRequest(json),
@@ -164,11 +209,17 @@ impl From<ApiError> for ErrorResponse {
             }
             StatusCode::FORBIDDEN => ErrorResponse::Forbidden(json),
             StatusCode::NOT_FOUND => ErrorResponse::NotFound(json),
+            StatusCode::REQUEST_TIMEOUT => ErrorResponse::RequestTimeout(json),
             StatusCode::CONFLICT => ErrorResponse::Conflict(json),
             StatusCode::PAYLOAD_TOO_LARGE => ErrorResponse::PayloadTooLarge(json),
+            StatusCode::URI_TOO_LONG => ErrorResponse::UriTooLong(json),
             StatusCode::UNPROCESSABLE_ENTITY => ErrorResponse::Unprocessable(json),
+            StatusCode::TOO_MANY_REQUESTS => {
+                ErrorResponse::TooManyRequests(json, retry_after.unwrap_or_else(|| "1".to_owned()))
+            }
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ErrorResponse::HeadersTooLarge(json),
             StatusCode::BAD_GATEWAY => ErrorResponse::BadGateway(json),
-            StatusCode::SERVICE_UNAVAILABLE => ErrorResponse::Unavailable(json),
+            StatusCode::SERVICE_UNAVAILABLE => ErrorResponse::Unavailable(json, retry_after),
             _ => ErrorResponse::Internal(json),
         }
     }
@@ -193,6 +244,10 @@ impl From<AccountError> for ApiError {
             | AccountError::PasswordLength
             | AccountError::InvalidName => ApiError::invalid(err),
             AccountError::EmailTaken => ApiError::refused(ErrorCode::Conflict, err),
+            AccountError::RateLimited(retry) => {
+                ApiError::limited(ErrorCode::RateLimited, retry.0, retry)
+            }
+            AccountError::Busy => ApiError::limited(ErrorCode::Busy, Duration::from_secs(1), err),
             AccountError::BadCredentials => ApiError::BadCredentials,
             AccountError::NotFound => ApiError::Unauthorized,
             AccountError::Hashing(_) => ApiError::internal(err),
@@ -214,11 +269,23 @@ impl From<ChatError> for ApiError {
             ChatError::EmptyMessage
             | ChatError::NoMessage
             | ChatError::MessageTooLong { .. }
+            | ChatError::ControlCharacter
             | ChatError::RetryWithMessage
             | ChatError::RetryWithoutConversation
             | ChatError::NothingToRetry => ApiError::invalid(err),
             ChatError::NoSuchConversation => ApiError::not_found(err),
             ChatError::Stopping => ApiError::refused(ErrorCode::ShuttingDown, err),
+            ChatError::Limited(refused) => match refused {
+                TurnRefused::TooFast(retry) => {
+                    ApiError::limited(ErrorCode::RateLimited, retry.0, refused)
+                }
+                TurnRefused::TooManyOfYours { .. } => {
+                    ApiError::limited(ErrorCode::RateLimited, Duration::from_secs(1), refused)
+                }
+                TurnRefused::ServerFull => {
+                    ApiError::limited(ErrorCode::Busy, Duration::from_secs(1), refused)
+                }
+            },
             ChatError::Store(err) => err.into(),
         }
     }
@@ -228,6 +295,7 @@ impl From<ConversationError> for ApiError {
     fn from(err: ConversationError) -> Self {
         match err {
             ConversationError::BadCursor => ApiError::invalid(err),
+            ConversationError::Deleted => ApiError::not_found(err),
             ConversationError::Store(_) => ApiError::unavailable(err),
             ConversationError::Corrupt { .. } | ConversationError::Encode(_) => {
                 ApiError::internal(err)
@@ -266,6 +334,12 @@ pub async fn render_poem_error(err: poem::Error) -> Response {
         ErrorCode::Unauthorized => ApiError::Unauthorized.to_string(),
         ErrorCode::NotFound => "no such route".to_owned(),
         ErrorCode::PayloadTooLarge => "the request body is larger than 1 MiB".to_owned(),
+        ErrorCode::RequestTimeout => "the request body did not arrive in time".to_owned(),
+        ErrorCode::UriTooLong => "the URL is longer than 8 KiB".to_owned(),
+        ErrorCode::HeadersTooLarge => "the request headers are larger than 16 KiB".to_owned(),
+        ErrorCode::UnsupportedMediaType => {
+            "the body must be JSON (Content-Type: application/json)".to_owned()
+        }
         _ if status.is_client_error() => err.to_string(),
         _ => {
             tracing::error!(error = %err, %status, "request failed");

@@ -9,6 +9,7 @@ pub mod password;
 mod schema;
 pub mod tags;
 pub mod task_routes;
+pub mod text;
 pub mod timestamp;
 
 use poem_openapi::OpenApiService;

@@ -23,6 +23,7 @@ use uuid::Uuid;
 use super::{
     error::{ApiError, ErrorResponse},
     tags::ApiTags,
+    text::{Text, strings},
     timestamp::Timestamp,
 };
 use crate::{
@@ -80,28 +81,28 @@ pub struct TaskPage {
 #[derive(Debug, Object)]
 pub struct NewTask {
     /// 1 to 200 characters.
-    pub title: String,
+    pub title: Text,
     /// Up to 4,000 characters.
-    pub description: Option<String>,
+    pub description: Option<Text>,
     /// `low`, `medium` (default) or `high`.
-    pub priority: Option<String>,
+    pub priority: Option<Text>,
     /// RFC 3339 with an offset, e.g. `2026-05-01T17:00:00+02:00`.
-    pub due_at: Option<String>,
+    pub due_at: Option<Text>,
     /// Up to 10 tags of 1 to 32 characters, without spaces.
-    pub tags: Option<Vec<String>>,
+    pub tags: Option<Vec<Text>>,
 }
 
 /// Changes to a task; fields left out stay as they are.
 #[derive(Debug, Object)]
 pub struct TaskChanges {
-    pub title: Option<String>,
+    pub title: Option<Text>,
     /// `""` removes the description.
-    pub description: Option<String>,
-    pub priority: Option<String>,
+    pub description: Option<Text>,
+    pub priority: Option<Text>,
     /// `""` removes the due date.
-    pub due_at: Option<String>,
+    pub due_at: Option<Text>,
     /// The complete new set of tags; `[]` removes them all.
-    pub tags: Option<Vec<String>>,
+    pub tags: Option<Vec<Text>>,
     /// `true` completes the task, `false` reopens it.
     pub completed: Option<bool>,
 }
@@ -188,11 +189,11 @@ impl TaskApi {
             tags,
         } = body.0;
         let args = AddTaskArgs {
-            title,
-            description,
-            priority,
-            due_at,
-            tags,
+            title: title.into_string(),
+            description: description.map(Text::into_string),
+            priority: priority.map(Text::into_string),
+            due_at: due_at.map(Text::into_string),
+            tags: strings(tags),
         };
         let change: TaskChangeView = session
             .call(ToolName::AddTask, &args)
@@ -243,11 +244,11 @@ impl TaskApi {
         let task_id = task_id.0.to_string();
         let edits = UpdateTaskArgs {
             task_id: task_id.clone(),
-            title,
-            description,
-            priority,
-            due_at,
-            tags,
+            title: title.map(Text::into_string),
+            description: description.map(Text::into_string),
+            priority: priority.map(Text::into_string),
+            due_at: due_at.map(Text::into_string),
+            tags: strings(tags),
         };
         let has_edits = edits.title.is_some()
             || edits.description.is_some()

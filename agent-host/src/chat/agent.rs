@@ -52,6 +52,8 @@ pub struct Turn {
     pub request_id: Option<String>,
     /// Cancelled when the host shuts down.
     pub stopping: CancellationToken,
+    /// Cancelled when the conversation is deleted through this process.
+    pub deleted: CancellationToken,
 }
 
 /// How a turn ended, for the reply's stored status.
@@ -61,6 +63,8 @@ enum End {
     Cancelled,
     /// Reported to the client with an `error` event.
     Failed,
+    /// The conversation was deleted: nothing more is stored, the client is told.
+    Deleted,
 }
 
 /// The part of the reply not yet stored: the text of the current step.
@@ -87,6 +91,10 @@ impl Turn {
         };
         let status = match end {
             End::Done => return,
+            End::Deleted => {
+                tracing::info!("chat turn ended: its conversation was deleted");
+                return;
+            }
             End::Cancelled => MessageStatus::Cancelled,
             End::Failed => MessageStatus::Failed,
         };
@@ -99,6 +107,9 @@ impl Turn {
                 ?status,
                 "chat turn ended early; the reply is stored as far as it got"
             ),
+            Err(ConversationError::Deleted) => {
+                tracing::info!("chat turn ended early; its conversation was deleted");
+            }
             Err(err) => tracing::error!(
                 error = %err,
                 cause_chain = %cause_chain(&err),
@@ -112,6 +123,7 @@ impl Turn {
             biased;
             () = events.closed() => return End::Cancelled,
             () = self.stopping.cancelled() => return fail(events, shutting_down()).await,
+            () = self.deleted.cancelled() => return deleted(events).await,
             prepared = self.prepare() => prepared,
         };
         let (session, tools, mut history) = match prepared {
@@ -140,7 +152,7 @@ impl Turn {
                 )
                 .await
             {
-                return fail(events, internal(err)).await;
+                return store_failed(events, err).await;
             }
             history.push(ChatMessage::Assistant {
                 text,
@@ -225,6 +237,7 @@ impl Turn {
             biased;
             () = events.closed() => return Err(End::Cancelled),
             () = self.stopping.cancelled() => return Err(fail(events, shutting_down()).await),
+            () = self.deleted.cancelled() => return Err(deleted(events).await),
             started = self.model.start(request) => match started {
                 Ok(stream) => stream,
                 Err(error) => return Err(fail(events, model_error(error)).await),
@@ -237,10 +250,15 @@ impl Turn {
                 biased;
                 () = events.closed() => return Err(End::Cancelled),
                 () = self.stopping.cancelled() => return Err(fail(events, shutting_down()).await),
+                () = self.deleted.cancelled() => return Err(deleted(events).await),
                 delta = futures::StreamExt::next(&mut stream) => delta,
             };
             match delta {
-                Some(Ok(ModelDelta::Text(text))) => {
+                Some(Ok(ModelDelta::Text(mut text))) => {
+                    // PostgreSQL cannot store NUL in text; a model that sends one loses it.
+                    if text.contains('\0') {
+                        text.retain(|c| c != '\0');
+                    }
                     reply.text.push_str(&text);
                     let chunk = ChatEvent::Chunk(ChunkEvent { content: text });
                     if events.send(chunk).await.is_err() {
@@ -270,7 +288,7 @@ impl Turn {
             )
             .await
         {
-            return Err(fail(events, internal(err)).await);
+            return Err(store_failed(events, err).await);
         }
         tracing::info!(finish_reason = %finish_reason, "chat turn done");
         let done = ChatEvent::Done(DoneEvent {
@@ -343,7 +361,7 @@ impl Turn {
             )
             .await;
         if let Err(err) = stored {
-            return Err(fail(events, internal(err)).await);
+            return Err(store_failed(events, err).await);
         }
         let _ = events
             .send(ChatEvent::ToolResult(ToolResultEvent {
@@ -411,6 +429,24 @@ async fn fail(events: &mpsc::Sender<ChatEvent>, error: ErrorEvent) -> End {
         Ok(()) => End::Failed,
         Err(_) => End::Cancelled,
     }
+}
+
+/// A write of the turn failed: the conversation is gone, or the store failed.
+async fn store_failed(events: &mpsc::Sender<ChatEvent>, err: ConversationError) -> End {
+    match err {
+        ConversationError::Deleted => deleted(events).await,
+        other => fail(events, internal(other)).await,
+    }
+}
+
+/// Tells the client its conversation was deleted while the reply ran.
+async fn deleted(events: &mpsc::Sender<ChatEvent>) -> End {
+    let event = ErrorEvent::new(
+        ErrorCode::NotFound,
+        "This conversation was deleted.".to_owned(),
+    );
+    let _ = events.send(ChatEvent::Error(event)).await;
+    End::Deleted
 }
 
 fn model_error(error: ModelError) -> ErrorEvent {

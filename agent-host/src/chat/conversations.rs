@@ -103,6 +103,9 @@ pub enum ConversationError {
     BadCursor,
     #[error("conversation store failed")]
     Store(#[from] DbErr),
+    /// The conversation was deleted (while a reply to it was running).
+    #[error("the conversation was deleted")]
+    Deleted,
     /// A stored row this code cannot read: a bug or a hand-edited database.
     #[error("message {message_id} is corrupt: {problem}")]
     Corrupt {
@@ -275,6 +278,14 @@ impl ConversationStore {
                 Err(err)
                     if attempt < APPEND_ATTEMPTS
                         && matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {}
+                Err(err)
+                    if matches!(
+                        err.sql_err(),
+                        Some(SqlErr::ForeignKeyConstraintViolation(_))
+                    ) =>
+                {
+                    return Err(ConversationError::Deleted);
+                }
                 Err(err) => return Err(err.into()),
             }
         }

@@ -22,7 +22,11 @@ pub mod offline;
 pub mod openai;
 pub mod summary;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use todo_mcp::task::UserId;
 use tokio::sync::{mpsc, watch};
@@ -39,7 +43,10 @@ use self::{
     events::ChatEvent,
     model::ChatModel,
 };
-use crate::tasks::TaskGateway;
+use crate::{
+    limits::{Limits, TurnRefused},
+    tasks::TaskGateway,
+};
 
 /// The longest message a user may send, in characters.
 pub const MESSAGE_MAX_CHARS: usize = 8_000;
@@ -57,6 +64,53 @@ pub struct ChatService {
     stopping: CancellationToken,
     /// How many turns are running, for whoever waits for them to settle.
     running: watch::Sender<usize>,
+    /// Messages per user and turns running per user and in all.
+    limits: Arc<Limits>,
+    /// The conversations with turns running here, each with the token that tells its turns it
+    /// was deleted, and how many turns hold it.
+    running_conversations: Arc<Mutex<HashMap<Uuid, (CancellationToken, usize)>>>,
+}
+
+/// A running turn's hold on its conversation's deletion token; released when dropped.
+struct ConversationWatch {
+    conversations: Arc<Mutex<HashMap<Uuid, (CancellationToken, usize)>>>,
+    id: Uuid,
+}
+
+impl ConversationWatch {
+    fn start(
+        conversations: &Arc<Mutex<HashMap<Uuid, (CancellationToken, usize)>>>,
+        id: Uuid,
+    ) -> (Self, CancellationToken) {
+        let mut running = conversations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = running
+            .entry(id)
+            .or_insert_with(|| (CancellationToken::new(), 0));
+        entry.1 += 1;
+        let token = entry.0.clone();
+        let watch = Self {
+            conversations: conversations.clone(),
+            id,
+        };
+        (watch, token)
+    }
+}
+
+impl Drop for ConversationWatch {
+    fn drop(&mut self) {
+        let mut running = self
+            .conversations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(entry) = running.get_mut(&self.id) {
+            entry.1 -= 1;
+            if entry.1 == 0 {
+                running.remove(&self.id);
+            }
+        }
+    }
 }
 
 /// Counts a running turn until it ends, however it ends.
@@ -109,12 +163,16 @@ pub enum ChatError {
     RetryWithoutConversation,
     #[error("this conversation has no message to retry")]
     NothingToRetry,
+    #[error("message must not contain control characters other than line breaks and tabs")]
+    ControlCharacter,
     #[error("message must be at most {max} characters")]
     MessageTooLong { max: usize },
     #[error("no such conversation")]
     NoSuchConversation,
     #[error("the server is shutting down; send the message again")]
     Stopping,
+    #[error(transparent)]
+    Limited(#[from] TurnRefused),
     #[error("conversation store failed")]
     Store(#[from] conversations::ConversationError),
 }
@@ -130,11 +188,14 @@ impl ChatService {
         conversations: ConversationStore,
         model: Arc<dyn ChatModel>,
         tasks: TaskGateway,
+        limits: Arc<Limits>,
     ) -> Self {
         Self {
             conversations,
             model,
             tasks,
+            limits,
+            running_conversations: Arc::default(),
             turns: TaskTracker::new(),
             stopping: CancellationToken::new(),
             running: watch::Sender::new(0),
@@ -176,6 +237,8 @@ impl ChatService {
         if self.stopping.is_cancelled() {
             return Err(ChatError::Stopping);
         }
+        // Before anything is stored: a refused message changes nothing.
+        let slot = self.limits.start_turn(request.user)?;
         let conversation = match request.input {
             TurnInput::Message(message) => {
                 self.store_user_message(request.user, request.conversation_id, &message)
@@ -205,6 +268,8 @@ impl ChatService {
             user_id = %request.user,
             conversation_id = %conversation.id,
         );
+        let (watch, deleted) =
+            ConversationWatch::start(&self.running_conversations, conversation.id);
         let turn = Turn {
             conversations: self.conversations.clone(),
             model: self.model.clone(),
@@ -214,6 +279,7 @@ impl ChatService {
             clock: request.clock,
             request_id: request.request_id,
             stopping: self.stopping.clone(),
+            deleted,
         };
         span.in_scope(|| tracing::info!("chat turn started"));
         let running = RunningTurn::start(&self.running);
@@ -221,6 +287,8 @@ impl ChatService {
             async move {
                 turn.run(sender).await;
                 drop(running);
+                drop(slot);
+                drop(watch);
             }
             .instrument(span),
         );
@@ -238,9 +306,16 @@ impl ChatService {
         conversation_id: Option<Uuid>,
         message: &str,
     ) -> Result<Conversation, ChatError> {
+        let message = todo_migrations::text::nfc(message.trim());
         let message = message.trim();
-        if message.is_empty() {
+        if todo_migrations::text::is_blank(message) {
             return Err(ChatError::EmptyMessage);
+        }
+        if message
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return Err(ChatError::ControlCharacter);
         }
         if message.chars().count() > MESSAGE_MAX_CHARS {
             return Err(ChatError::MessageTooLong {
@@ -272,6 +347,27 @@ impl ChatService {
             )
             .await?;
         Ok(conversation)
+    }
+
+    /// Deletes the user's conversation `id` with its messages; replies to it running in this
+    /// process stop at once (in another process, at their next write). False when the user
+    /// has no such conversation.
+    pub async fn delete_conversation(&self, user: UserId, id: Uuid) -> Result<bool, ChatError> {
+        let deleted = self
+            .conversations
+            .delete(user, id)
+            .await
+            .map_err(ConversationError::from)?;
+        if deleted {
+            let running = self
+                .running_conversations
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((token, _)) = running.get(&id) {
+                token.cancel();
+            }
+        }
+        Ok(deleted)
     }
 
     /// The user's conversation `id`; another user's reads like a missing one.

@@ -128,7 +128,10 @@ async fn read_body(body: Body, limit: Duration) -> Result<Vec<u8>, Response> {
             StatusCode::REQUEST_TIMEOUT,
             None,
             jsonrpc::PARSE_ERROR,
-            format!("the request body did not arrive within {} s", limit.as_secs()),
+            format!(
+                "the request body did not arrive within {} s",
+                limit.as_secs()
+            ),
         )),
     }
 }

@@ -12,7 +12,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::TcpStream,
+};
 
 /// The clock activity is measured against: milliseconds since the first connection.
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
@@ -51,7 +54,8 @@ impl Activity {
         if self.handling.load(Ordering::Relaxed) > 0 {
             return Some(limit);
         }
-        let quiet = Duration::from_millis(now_ms().saturating_sub(self.last_ms.load(Ordering::Relaxed)));
+        let quiet =
+            Duration::from_millis(now_ms().saturating_sub(self.last_ms.load(Ordering::Relaxed)));
         limit.checked_sub(quiet).filter(|left| !left.is_zero())
     }
 }
@@ -66,61 +70,107 @@ impl Drop for Handling {
     }
 }
 
-/// A stream that records each read and write that moved bytes.
-pub struct Watched<S> {
-    pub inner: S,
+/// A TCP stream shared between hyper, which reads and writes it, and the connection's task,
+/// which watches for the peer leaving while a handler runs ([`peer_gone`]). Each read and
+/// write that moved bytes is recorded in the [`Activity`].
+pub struct Watched {
+    pub stream: Arc<TcpStream>,
     pub activity: Arc<Activity>,
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+impl AsyncRead for Watched {
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.touch();
+        loop {
+            std::task::ready!(self.stream.poll_read_ready(cx))?;
+            match self.stream.try_read(buf.initialize_unfilled()) {
+                Ok(read) => {
+                    buf.advance(read);
+                    if read > 0 {
+                        self.activity.touch();
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                // The readiness was stale; poll again, which registers for the next.
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(err) => return Poll::Ready(Err(err)),
+            }
         }
-        polled
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+impl AsyncWrite for Watched {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
-            self.activity.touch();
+        loop {
+            std::task::ready!(self.stream.poll_write_ready(cx))?;
+            match self.stream.try_write(buf) {
+                Ok(written) => {
+                    if written > 0 {
+                        self.activity.touch();
+                    }
+                    return Poll::Ready(Ok(written));
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(err) => return Poll::Ready(Err(err)),
+            }
         }
-        polled
     }
 
     fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
-            self.activity.touch();
+        loop {
+            std::task::ready!(self.stream.poll_write_ready(cx))?;
+            match self.stream.try_write_vectored(bufs) {
+                Ok(written) => {
+                    if written > 0 {
+                        self.activity.touch();
+                    }
+                    return Poll::Ready(Ok(written));
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(err) => return Poll::Ready(Err(err)),
+            }
         }
-        polled
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        true
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Writes go straight to the socket.
+        Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Ends our side of the stream (FIN); the socket closes when the last handle drops.
+        let _ = socket2::SockRef::from(&*self.stream).shutdown(std::net::Shutdown::Write);
+        Poll::Ready(Ok(()))
     }
 }
+
+/// Resolves when the peer has closed the connection (or it failed), as seen without taking
+/// any byte from it. While bytes are waiting (a body the handler has not read yet, a
+/// pipelined request) it cannot tell, and looks again a little later.
+pub async fn peer_gone(stream: &TcpStream) {
+    let mut byte = [0u8; 1];
+    loop {
+        match stream.peek(&mut byte).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => tokio::time::sleep(PEEK_AGAIN_AFTER).await,
+        }
+    }
+}
+
+/// How long [`peer_gone`] waits before looking again past bytes that are not its to read.
+const PEEK_AGAIN_AFTER: Duration = Duration::from_millis(250);

@@ -30,7 +30,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
     ConnectionLimits,
-    activity::{Activity, Watched},
+    activity::{Activity, Watched, peer_gone},
 };
 
 /// The longest wait before `accept` is tried again after it failed.
@@ -110,7 +110,10 @@ impl HttpServer {
         }
         drop(self.listener);
         connections.close();
-        if tokio::time::timeout(grace, connections.wait()).await.is_err() {
+        if tokio::time::timeout(grace, connections.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 open = connections.len(),
                 "connections still open after the grace period; closing them"
@@ -182,8 +185,9 @@ impl Connection {
             tracing::debug!(error = %err, "could not set TCP_NODELAY");
         }
         let activity = Activity::new();
+        let stream = Arc::new(stream);
         let io = TokioIo::new(Watched {
-            inner: stream,
+            stream: stream.clone(),
             activity: activity.clone(),
         });
         let service = {
@@ -193,6 +197,7 @@ impl Connection {
             hyper::service::service_fn(move |req: http::Request<Incoming>| {
                 let handling = activity.handling();
                 let endpoint = endpoint.clone();
+                let stream = stream.clone();
                 async move {
                     let req = poem::Request::from((
                         req,
@@ -200,7 +205,18 @@ impl Connection {
                         poem::web::RemoteAddr(remote.into()),
                         http::uri::Scheme::HTTP,
                     ));
-                    let response = endpoint.get_response(req).await;
+                    // hyper does not read while a handler runs, so it would not notice a
+                    // client that left: a handler that waits long (a chat answered as one
+                    // JSON reply) is dropped, and its work stopped, when the peer goes.
+                    let response = tokio::select! {
+                        response = endpoint.get_response(req) => response,
+                        () = peer_gone(&stream) => {
+                            tracing::debug!(%remote, "the client left before its answer");
+                            poem::Response::builder()
+                                .status(http::StatusCode::BAD_REQUEST)
+                                .finish()
+                        }
+                    };
                     drop(handling);
                     Ok::<_, Infallible>(http::Response::from(response))
                 }

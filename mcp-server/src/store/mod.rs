@@ -243,10 +243,12 @@ fn escape_like(needle: &str) -> String {
     escaped
 }
 
+/// The case-folded text `list_tasks` searches; [`todo_migrations::text::fold`] is the one rule
+/// for both databases, whose own case-insensitive matching differ.
 fn search_text(title: &Title, description: Option<&Description>) -> String {
     // U+001F cannot occur in a title or a query, so no match can span title and description.
     let description = description.map_or("", Description::as_str);
-    format!("{}\u{1f}{}", title.as_str(), description).to_lowercase()
+    todo_migrations::text::fold(&format!("{}\u{1f}{}", title.as_str(), description))
 }
 
 fn to_active_model(user: UserId, task: &Task) -> task::ActiveModel {

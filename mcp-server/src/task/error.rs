@@ -14,7 +14,7 @@ use super::TaskId;
 /// wrong and what is allowed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValidationError {
-    #[error("title must not be empty")]
+    #[error("title must not be empty or only invisible characters")]
     TitleEmpty,
     #[error("title is {length} characters long; the limit is {max}", max = super::fields::TITLE_MAX_CHARS)]
     TitleTooLong { length: usize },
@@ -22,6 +22,8 @@ pub enum ValidationError {
     TitleControlCharacter,
     #[error("description is {length} characters long; the limit is {max}", max = super::fields::DESCRIPTION_MAX_CHARS)]
     DescriptionTooLong { length: usize },
+    #[error("description must not contain control characters other than line breaks and tabs")]
+    DescriptionControlCharacter,
     #[error("priority {value:?} is not one of low, medium, high")]
     Priority { value: String },
     #[error("due_at {value:?} is not an RFC 3339 date-time such as 2026-05-01T17:00:00Z")]

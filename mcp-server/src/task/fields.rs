@@ -3,6 +3,8 @@
 use std::{fmt, str::FromStr};
 
 use chrono::{DateTime, Utc};
+use todo_migrations::text;
+use unicode_segmentation::UnicodeSegmentation as _;
 
 use super::ValidationError;
 
@@ -11,15 +13,17 @@ pub(crate) const DESCRIPTION_MAX_CHARS: usize = 4_000;
 pub(crate) const MAX_TAGS: usize = 10;
 pub(crate) const TAG_MAX_CHARS: usize = 32;
 
-/// A task title: trimmed, 1 to 200 characters, one line.
+/// A task title: in NFC, trimmed, 1 to 200 characters (counted in NFC), one line, with
+/// something visible in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Title(String);
 
 impl Title {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let title = raw.trim();
+        let title = text::nfc(raw.trim());
+        let title = title.trim();
         let length = title.chars().count();
-        if length == 0 {
+        if length == 0 || text::is_blank(title) {
             return Err(ValidationError::TitleEmpty);
         }
         if length > TITLE_MAX_CHARS {
@@ -47,7 +51,7 @@ impl fmt::Display for Title {
     }
 }
 
-/// Free text about a task, up to 4,000 characters. Blank text means "no description".
+/// Free text about a task, in NFC, up to 4,000 characters. Blank text means "no description".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Description(String);
 
@@ -55,15 +59,22 @@ impl Description {
     /// `Ok(None)` for blank input, so clients can clear a description with `""`.
     pub fn parse(raw: &str) -> Result<Option<Self>, ValidationError> {
         // Only the ends are trimmed: line breaks and indentation inside are the user's.
-        let text = raw.trim();
-        if text.is_empty() {
+        let normalized = text::nfc(raw.trim());
+        let description = normalized.trim();
+        if text::is_blank(description) {
             return Ok(None);
         }
-        let length = text.chars().count();
+        let length = description.chars().count();
         if length > DESCRIPTION_MAX_CHARS {
             return Err(ValidationError::DescriptionTooLong { length });
         }
-        Ok(Some(Self(text.to_owned())))
+        if description
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return Err(ValidationError::DescriptionControlCharacter);
+        }
+        Ok(Some(Self(description.to_owned())))
     }
 
     pub(crate) fn from_stored(description: String) -> Self {
@@ -150,24 +161,30 @@ impl DueAt {
     }
 }
 
-/// One tag: trimmed, lower case, 1 to 32 characters, no spaces, commas or control characters.
+/// One tag: trimmed and case-folded (full Unicode rules, so `Straße` and `STRASSE` are one
+/// tag), 1 to 32 characters as a person counts them (grapheme clusters: `İ` folds to two code
+/// points but is one character), no spaces, commas or control characters.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Tag(String);
 
 impl Tag {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let tag = raw.trim().trim_start_matches('#').to_lowercase();
-        if tag.is_empty() {
+        let tag = text::fold(raw.trim().trim_start_matches('#'));
+        if tag.is_empty() || text::is_blank(&tag) {
             return Err(ValidationError::TagEmpty);
         }
-        if tag.chars().count() > TAG_MAX_CHARS {
-            return Err(ValidationError::TagTooLong { tag });
+        if tag.graphemes(true).count() > TAG_MAX_CHARS {
+            return Err(ValidationError::TagTooLong {
+                tag: shortened(&tag),
+            });
         }
         if tag
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || c == ',')
         {
-            return Err(ValidationError::TagCharacter { tag });
+            return Err(ValidationError::TagCharacter {
+                tag: shortened(&tag),
+            });
         }
         Ok(Self(tag))
     }
@@ -175,6 +192,11 @@ impl Tag {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// The start of a long value, for an error message.
+fn shortened(value: &str) -> String {
+    value.chars().take(64).collect()
 }
 
 /// A task's tags: at most 10, without duplicates, sorted.
@@ -272,6 +294,35 @@ mod tests {
         assert!(Tags::parse(&["x".repeat(33)]).is_err());
     }
 
+    #[test]
+    fn text_is_kept_in_nfc_and_matched_by_its_folded_form() {
+        let composed = Title::parse("caf\u{e9}").unwrap();
+        assert_eq!(Title::parse("cafe\u{301}").unwrap(), composed);
+        assert_eq!(
+            Title::parse("\u{200B}\u{FEFF}\u{200D}"),
+            Err(ValidationError::TitleEmpty)
+        );
+        assert_eq!(
+            Description::parse("a\u{0}b"),
+            Err(ValidationError::DescriptionControlCharacter)
+        );
+        assert!(
+            Description::parse("line one\n\tline two")
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            Tag::parse("Straße").unwrap(),
+            Tag::parse("STRASSE").unwrap()
+        );
+        let dotted = "\u{130}".repeat(32);
+        assert_eq!(
+            Tag::parse(&dotted).unwrap(),
+            Tag::parse(&dotted.to_lowercase()).unwrap()
+        );
+        assert!(Tag::parse(&"\u{130}".repeat(33)).is_err());
+    }
+
     proptest! {
         #[test]
         fn any_accepted_title_is_trimmed_nonempty_and_bounded(raw in "\\PC{0,250}") {
@@ -285,7 +336,7 @@ mod tests {
         #[test]
         fn any_accepted_tag_is_lowercase_and_parses_to_itself(raw in "\\PC{0,40}") {
             if let Ok(tag) = Tag::parse(&raw) {
-                prop_assert_eq!(tag.as_str().to_lowercase(), tag.as_str());
+                prop_assert_eq!(text::fold(tag.as_str()), tag.as_str());
                 prop_assert_eq!(Tag::parse(tag.as_str()), Ok(tag.clone()));
             }
         }

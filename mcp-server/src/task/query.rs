@@ -32,14 +32,16 @@ impl FromStr for StatusFilter {
     }
 }
 
-/// A case-insensitive substring of a title or description, matched literally (`%` and `_` too).
+/// A substring of a title or description, matched literally (`%` and `_` too) and without
+/// regard to case by full Unicode case folding (`straße` finds `STRASSE`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchQuery(String);
 
 impl SearchQuery {
     /// `Ok(None)` for a blank query, which matches everything.
     pub fn parse(raw: &str) -> Result<Option<Self>, ValidationError> {
-        let text = raw.trim();
+        let normalized = todo_migrations::text::nfc(raw.trim());
+        let text = normalized.trim();
         if text.is_empty() {
             return Ok(None);
         }
@@ -50,10 +52,10 @@ impl SearchQuery {
         if text.chars().any(char::is_control) {
             return Err(ValidationError::QueryControlCharacter);
         }
-        Ok(Some(Self(text.to_lowercase())))
+        Ok(Some(Self(todo_migrations::text::fold(text))))
     }
 
-    /// The lower-cased text to look for.
+    /// The case-folded text to look for (matched against the folded title and description).
     pub fn needle(&self) -> &str {
         &self.0
     }
