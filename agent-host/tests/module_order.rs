@@ -61,6 +61,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "tags",
             "timestamp",
             "password",
+            "text",
             "error",
             "auth_routes",
             "task_routes",

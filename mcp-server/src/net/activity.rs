@@ -12,10 +12,14 @@ use std::{
     time::{Duration, Instant},
 };
 
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::TcpStream,
 };
+
+use super::ConnectionLimits;
 
 /// The clock activity is measured against: milliseconds since the first connection.
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
@@ -24,11 +28,14 @@ fn now_ms() -> u64 {
     EPOCH.elapsed().as_millis() as u64
 }
 
-/// What the connection's task reads to decide whether the connection is idle.
+/// What the connection's task reads to decide whether the connection has gone quiet for too
+/// long: when a byte last moved, whether a handler is running, whether a response body is
+/// being sent.
 #[derive(Debug, Default)]
 pub struct Activity {
     last_ms: AtomicU64,
-    handling: AtomicUsize,
+    handlers: AtomicUsize,
+    bodies: AtomicUsize,
 }
 
 impl Activity {
@@ -42,31 +49,88 @@ impl Activity {
         self.last_ms.store(now_ms(), Ordering::Relaxed);
     }
 
-    /// Marks a request as being handled until the guard is dropped: a handler that takes long
-    /// (a chat turn answered as one JSON reply) is not idleness.
-    pub fn handling(self: &Arc<Self>) -> Handling {
-        self.handling.fetch_add(1, Ordering::Relaxed);
-        Handling(self.clone())
+    /// Marks a handler as running until the guard is dropped.
+    pub fn handler(self: &Arc<Self>) -> Busy {
+        self.handlers.fetch_add(1, Ordering::Relaxed);
+        Busy {
+            activity: self.clone(),
+            body: false,
+        }
     }
 
-    /// How long until the connection counts as idle, or `None` when it already does.
-    pub fn idle_in(&self, limit: Duration) -> Option<Duration> {
-        if self.handling.load(Ordering::Relaxed) > 0 {
-            return Some(limit);
+    /// Marks a response body as being sent until the guard is dropped (hyper drops the body
+    /// when it is sent, or when the connection ends).
+    pub fn body(self: &Arc<Self>) -> Busy {
+        self.bodies.fetch_add(1, Ordering::Relaxed);
+        Busy {
+            activity: self.clone(),
+            body: true,
         }
+    }
+
+    /// How long the connection may stay quiet from now, or `None` when it has been quiet too
+    /// long:
+    /// - while a handler runs, any time (it is our own work, bounded by its own timeouts;
+    ///   a chat answered as one JSON reply may think for a while);
+    /// - while a response is sent, `idle` without a byte moving (a client that stopped
+    ///   reading a stream);
+    /// - between requests, `header_read` (an idle kept-alive connection, or one that never
+    ///   sent a byte; hyper's own timer cuts off a head that arrives too slowly).
+    pub fn time_left(&self, limits: &ConnectionLimits) -> Option<Duration> {
+        let limit = if self.handlers.load(Ordering::Relaxed) > 0 {
+            return Some(limits.idle);
+        } else if self.bodies.load(Ordering::Relaxed) > 0 {
+            limits.idle
+        } else {
+            limits.header_read
+        };
         let quiet =
             Duration::from_millis(now_ms().saturating_sub(self.last_ms.load(Ordering::Relaxed)));
         limit.checked_sub(quiet).filter(|left| !left.is_zero())
     }
 }
 
-/// A request being handled; see [`Activity::handling`].
-pub struct Handling(Arc<Activity>);
+/// A running handler or a response body being sent; see [`Activity::handler`].
+pub struct Busy {
+    activity: Arc<Activity>,
+    body: bool,
+}
 
-impl Drop for Handling {
+impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.touch();
-        self.0.handling.fetch_sub(1, Ordering::Relaxed);
+        self.activity.touch();
+        let count = if self.body {
+            &self.activity.bodies
+        } else {
+            &self.activity.handlers
+        };
+        count.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A response body that holds its connection's [`Busy`] mark until it is dropped.
+pub struct TrackedBody {
+    pub inner: BoxBody<Bytes, io::Error>,
+    pub _sending: Busy,
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, io::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

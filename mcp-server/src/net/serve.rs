@@ -30,7 +30,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
     ConnectionLimits,
-    activity::{Activity, Watched, peer_gone},
+    activity::{Activity, TrackedBody, Watched, peer_gone},
 };
 
 /// The longest wait before `accept` is tried again after it failed.
@@ -195,7 +195,8 @@ impl Connection {
             let endpoint = self.endpoint.clone();
             let (local, remote) = (self.local, self.remote);
             hyper::service::service_fn(move |req: http::Request<Incoming>| {
-                let handling = activity.handling();
+                let handling = activity.handler();
+                let activity = activity.clone();
                 let endpoint = endpoint.clone();
                 let stream = stream.clone();
                 async move {
@@ -217,8 +218,13 @@ impl Connection {
                                 .finish()
                         }
                     };
+                    let sending = activity.body();
                     drop(handling);
-                    Ok::<_, Infallible>(http::Response::from(response))
+                    let response = http::Response::from(response).map(|inner| TrackedBody {
+                        inner,
+                        _sending: sending,
+                    });
+                    Ok::<_, Infallible>(response)
                 }
             })
         };
@@ -236,7 +242,7 @@ impl Connection {
         tokio::pin!(connection);
         let mut stopping = false;
         loop {
-            let idle_check = activity.idle_in(self.limits.idle);
+            let idle_check = activity.time_left(&self.limits);
             tokio::select! {
                 _ = connection.as_mut() => return,
                 () = self.shutdown.cancelled(), if !stopping => {
@@ -246,7 +252,7 @@ impl Connection {
                 () = self.hard_stop.cancelled() => return,
                 () = tokio::time::sleep(idle_check.unwrap_or_default()) => {
                     if idle_check.is_none() {
-                        tracing::debug!(remote = %self.remote, "closing an idle connection");
+                        tracing::debug!(remote = %self.remote, "closing a connection that went quiet");
                         return;
                     }
                 }

@@ -14,7 +14,7 @@ use super::TaskId;
 /// wrong and what is allowed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValidationError {
-    #[error("title must not be empty or only invisible characters")]
+    #[error("title must not be empty")]
     TitleEmpty,
     #[error("title is {length} characters long; the limit is {max}", max = super::fields::TITLE_MAX_CHARS)]
     TitleTooLong { length: usize },
