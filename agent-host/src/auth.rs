@@ -13,13 +13,14 @@
 
 use chrono::{DateTime, Utc};
 use poem::{
-    Request,
+    Request, RequestBody,
     http::Method,
     web::cookie::{Cookie, SameSite},
 };
 use poem_openapi::{
-    SecurityScheme,
+    ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme,
     auth::{ApiKey, Bearer},
+    registry::Registry,
 };
 use todo_mcp::{
     auth::{Audience, TokenError, TokenKeys},
@@ -63,11 +64,51 @@ pub struct BearerToken(Caller);
 )]
 pub struct SessionCookie(Caller);
 
-/// Either way of authenticating; a bearer token wins when both are sent.
-#[derive(SecurityScheme)]
+/// Either way of authenticating. A request with an `Authorization` header is judged by its
+/// bearer token alone; without one, by the session cookie.
+///
+/// Written out rather than derived: poem-openapi's derived enum tries each scheme and reports
+/// the last one's error, so a bearer token that could not be checked (503, the database is
+/// down) read as a missing cookie (401).
 pub enum Auth {
     Bearer(BearerToken),
     Cookie(SessionCookie),
+}
+
+impl<'a> ApiExtractor<'a> for Auth {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        BearerToken::register(registry);
+        SessionCookie::register(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        let mut schemes = BearerToken::security_schemes();
+        schemes.extend(SessionCookie::security_schemes());
+        schemes
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        body: &mut RequestBody,
+        param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        if req
+            .headers()
+            .contains_key(poem::http::header::AUTHORIZATION)
+        {
+            BearerToken::from_request(req, body, param_opts)
+                .await
+                .map(Auth::Bearer)
+        } else {
+            SessionCookie::from_request(req, body, param_opts)
+                .await
+                .map(Auth::Cookie)
+        }
+    }
 }
 
 impl Auth {
@@ -180,15 +221,6 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
 }
 
 async fn check_cookie(req: &Request, cookie: ApiKey) -> poem::Result<Caller> {
-    if req
-        .headers()
-        .contains_key(poem::http::header::AUTHORIZATION)
-    {
-        // The request chose its bearer token, which was refused: the cookie does not count.
-        return Err(poem::Error::from_status(
-            poem::http::StatusCode::UNAUTHORIZED,
-        ));
-    }
     let caller = verify(req, &cookie.key).await?;
     if changes_state(req.method()) && !same_site(req) {
         tracing::info!(method = %req.method(), "refused a cookie-authenticated request from another site");

@@ -21,6 +21,8 @@ pub struct TestDb {
 }
 
 enum Cleanup {
+    /// A database owned by something else (a [`crate::pg_cluster::PrivatePostgres`]).
+    None,
     /// Removing the directory removes the SQLite file and its WAL.
     Sqlite {
         _dir: tempfile::TempDir,
@@ -87,6 +89,15 @@ impl TestDb {
                 admin_url: admin_url.to_owned(),
                 name,
             },
+        }
+    }
+
+    /// The database at `url`, which the test owns some other way; servers started on it run
+    /// the migrations themselves.
+    pub fn external(url: String) -> Self {
+        Self {
+            url,
+            cleanup: Cleanup::None,
         }
     }
 

@@ -18,6 +18,7 @@ pub mod chat;
 pub mod db;
 pub mod fake_openai;
 pub mod mcp;
+pub mod pg_cluster;
 mod process;
 pub mod skip;
 

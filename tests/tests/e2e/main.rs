@@ -6,6 +6,7 @@
 mod api;
 mod browser;
 mod chat;
+mod faults;
 mod http_auth;
 mod limits;
 mod process;
