@@ -58,6 +58,7 @@ pub struct SessionToken {
 pub struct SessionInfo {
     pub user_id: Uuid,
     pub email: String,
+    #[oai(nullable)]
     pub name: Option<String>,
     pub expires_at: Timestamp,
 }

@@ -114,6 +114,7 @@ pub struct ConversationBody {
 pub struct ConversationPage {
     pub conversations: Vec<ConversationBody>,
     /// Pass as `cursor` for the next page; null on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -131,14 +132,18 @@ pub struct MessageBody {
     /// The tools an assistant message called.
     pub tool_calls: Vec<StoredToolCall>,
     /// For a tool message: the call it answers.
+    #[oai(nullable)]
     pub tool_call_id: Option<String>,
+    #[oai(nullable)]
     pub tool_name: Option<String>,
+    #[oai(nullable)]
     pub is_error: Option<bool>,
     /// `complete`; `cancelled` when the client left before the reply was finished;
     /// `failed` when the model failed or the step limit was reached.
     pub status: String,
     pub created_at: Timestamp,
     /// For a tool message: the sentence frontends show for the call.
+    #[oai(nullable)]
     pub summary: Option<String>,
 }
 
@@ -156,6 +161,7 @@ pub struct StoredToolCall {
 pub struct MessagePage {
     pub messages: Vec<MessageBody>,
     /// Pass as `before` for the page of older messages; null when there are none.
+    #[oai(nullable)]
     pub next_before: Option<i64>,
 }
 

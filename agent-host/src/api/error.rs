@@ -153,6 +153,9 @@ pub enum ErrorResponse {
     /// The URL is longer than 8 KiB.
     #[oai(status = 414)]
     UriTooLong(Json<ErrorBody>),
+    /// The body is not `application/json`.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
     /// A value is invalid; the message says which and why.
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),
@@ -213,6 +216,7 @@ impl From<ApiError> for ErrorResponse {
             StatusCode::CONFLICT => ErrorResponse::Conflict(json),
             StatusCode::PAYLOAD_TOO_LARGE => ErrorResponse::PayloadTooLarge(json),
             StatusCode::URI_TOO_LONG => ErrorResponse::UriTooLong(json),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorResponse::UnsupportedMediaType(json),
             StatusCode::UNPROCESSABLE_ENTITY => ErrorResponse::Unprocessable(json),
             StatusCode::TOO_MANY_REQUESTS => {
                 ErrorResponse::TooManyRequests(json, retry_after.unwrap_or_else(|| "1".to_owned()))

@@ -49,10 +49,13 @@ pub struct NothingToChange;
 pub struct TaskBody {
     pub id: Uuid,
     pub title: String,
+    #[oai(nullable)]
     pub description: Option<String>,
     pub completed: bool,
+    #[oai(nullable)]
     pub completed_at: Option<Timestamp>,
     pub priority: Priority,
+    #[oai(nullable)]
     pub due_at: Option<Timestamp>,
     /// Lower case, sorted.
     pub tags: Vec<String>,
@@ -74,6 +77,7 @@ pub enum Priority {
 pub struct TaskPage {
     pub tasks: Vec<TaskBody>,
     /// Pass as `cursor` for the next page; null on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 

@@ -4,6 +4,7 @@
 //! (stdio, streamable HTTP); PostgreSQL ones skip, saying so, without `TEST_DATABASE_URL`.
 
 mod api;
+mod api_fuzz;
 mod browser;
 mod chat;
 mod faults;
