@@ -8,7 +8,7 @@ use std::{net::SocketAddr, num::NonZeroU32, str::FromStr, time::Duration};
 use secrecy::SecretString;
 use todo_mcp::{
     auth::JwtSecret,
-    config::parse_log_filter,
+    config::{parse_database_url, parse_log_filter},
     db::DatabaseUrl,
     net::{ConnectionLimits, positive},
 };
@@ -29,7 +29,7 @@ pub struct Config {
     pub mode: AppMode,
     /// `BIND`: where to listen; `127.0.0.1:7860` by default.
     pub bind: SocketAddr,
-    /// `DATABASE_URL`: a SQLite file under `./data/` by default.
+    /// `DATABASE_URL`: a SQLite file under `./data/` by default; with `SQLITE_SYNCHRONOUS`.
     pub database_url: DatabaseUrl,
     /// `JWT_SECRET`: required in production; in developer mode a generated secret kept in
     /// `./data/jwt_secret` stands in when it is not set.
@@ -259,12 +259,7 @@ impl Config {
                     "is not an address such as 127.0.0.1:7860".to_owned(),
                 )
             })?;
-        let database_url = match set("DATABASE_URL") {
-            None => DatabaseUrl::default_sqlite(),
-            Some(raw) => raw
-                .parse()
-                .map_err(|err| bad("DATABASE_URL", format!("{err}")))?,
-        };
+        let database_url = parse_database_url(&lookup)?;
         let jwt_secret = set("JWT_SECRET")
             .map(|raw| JwtSecret::new(raw.into_bytes()))
             .transpose()
@@ -397,6 +392,11 @@ mod tests {
             ("OPENAI_BASE_URL", "not a url"),
             ("MCP_TASKS_URL", "nope"),
             ("RUST_LOG", "info,[["),
+            ("SQLITE_SYNCHRONOUS", "sometimes"),
+            ("TRUSTED_PROXIES", "proxy.local"),
+            ("MAX_CONNECTIONS", "0"),
+            ("CHAT_TURNS_PER_USER", "-3"),
+            ("SIGNIN_ATTEMPTS_PER_MINUTE", "many"),
         ] {
             let mut vars = vec![("JWT_SECRET", SECRET)];
             vars.retain(|(key, _)| *key != variable);

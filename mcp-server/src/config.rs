@@ -2,7 +2,12 @@
 
 use secrecy::SecretString;
 
-use crate::{auth::JwtSecret, db::DatabaseUrl, http::AllowedOrigins, net::ConnectionLimits};
+use crate::{
+    auth::JwtSecret,
+    db::{DatabaseUrl, SqliteDurability},
+    http::AllowedOrigins,
+    net::ConnectionLimits,
+};
 
 /// Everything `todo-mcp` reads from its environment.
 #[derive(Debug)]
@@ -44,13 +49,7 @@ impl Config {
     /// Reads the configuration through `lookup`, so tests can pass a map.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let set = |key: &str| lookup(key).filter(|value| !value.trim().is_empty());
-        let database_url = match set("DATABASE_URL") {
-            None => DatabaseUrl::default_sqlite(),
-            Some(raw) => raw.parse().map_err(|err| ConfigError {
-                variable: "DATABASE_URL",
-                problem: format!("{err}"),
-            })?,
-        };
+        let database_url = parse_database_url(&lookup)?;
         let jwt_secret = set("JWT_SECRET")
             .map(|raw| JwtSecret::new(raw.into_bytes()))
             .transpose()
@@ -103,6 +102,30 @@ impl Config {
 /// The log filter when `RUST_LOG` is not set: our own lines at `info`; rmcp's session
 /// bookkeeping (a line per session opened, per notification) only when something is wrong.
 pub const DEFAULT_LOG_FILTER: &str = "info,rmcp=warn";
+
+/// `DATABASE_URL` (a SQLite file under `./data/` by default) with `SQLITE_SYNCHRONOUS`; both
+/// binaries read them the same way.
+pub fn parse_database_url(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<DatabaseUrl, ConfigError> {
+    let set = |key: &str| lookup(key).filter(|value| !value.trim().is_empty());
+    let url = match set("DATABASE_URL") {
+        None => DatabaseUrl::default_sqlite(),
+        Some(raw) => raw.parse().map_err(|err| ConfigError {
+            variable: "DATABASE_URL",
+            problem: format!("{err}"),
+        })?,
+    };
+    let durability = set("SQLITE_SYNCHRONOUS")
+        .map(|raw| raw.parse::<SqliteDurability>())
+        .transpose()
+        .map_err(|problem| ConfigError {
+            variable: "SQLITE_SYNCHRONOUS",
+            problem,
+        })?
+        .unwrap_or_default();
+    Ok(url.with_durability(durability))
+}
 
 /// Checks a `RUST_LOG` value so that a typo stops start-up instead of silencing logs.
 pub fn parse_log_filter(raw: Option<String>) -> Result<String, ConfigError> {

@@ -25,11 +25,39 @@ const POSTGRES_MAX_CONNECTIONS: u32 = 16;
 const POSTGRES_PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A database URL this product can use: `sqlite:...` or `postgres://...`.
+/// A database URL this product can use: `sqlite:...` or `postgres://...`, with the SQLite
+/// durability setting that goes with it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DatabaseUrl {
     url: String,
     backend: Backend,
+    durability: SqliteDurability,
+}
+
+/// `SQLITE_SYNCHRONOUS`: when SQLite waits for the disk.
+///
+/// `normal` (the default): in WAL mode every acknowledged write survives a crash of the
+/// process, and the file is never corrupted; a power loss or an operating system crash may
+/// lose the last writes before the power went (those since the last checkpoint). `full`: the
+/// WAL is synced at every commit, so acknowledged writes survive a power loss too, at the
+/// cost of one disk sync per write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqliteDurability {
+    #[default]
+    Normal,
+    Full,
+}
+
+impl FromStr for SqliteDurability {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "normal" => Ok(Self::Normal),
+            "full" => Ok(Self::Full),
+            other => Err(format!("is {other:?}; use normal or full")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +89,11 @@ impl FromStr for DatabaseUrl {
         } else {
             return Err(DatabaseUrlError::Scheme);
         };
-        Ok(Self { url, backend })
+        Ok(Self {
+            url,
+            backend,
+            durability: SqliteDurability::default(),
+        })
     }
 }
 
@@ -70,7 +102,14 @@ impl DatabaseUrl {
         Self {
             url: DEFAULT_DATABASE_URL.to_owned(),
             backend: Backend::Sqlite,
+            durability: SqliteDurability::default(),
         }
+    }
+
+    /// The same URL with SQLite's durability set (PostgreSQL ignores it).
+    pub fn with_durability(mut self, durability: SqliteDurability) -> Self {
+        self.durability = durability;
+        self
     }
 
     pub fn is_sqlite(&self) -> bool {
@@ -135,16 +174,20 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, ConnectErr
     match url.backend {
         Backend::Sqlite => {
             create_sqlite_directory(url)?;
+            let synchronous = match url.durability {
+                // In WAL mode NORMAL is safe from corruption and only syncs at checkpoints,
+                // which keeps writes fast.
+                SqliteDurability::Normal => SqliteSynchronous::Normal,
+                SqliteDurability::Full => SqliteSynchronous::Full,
+            };
             // A local file needs no liveness ping before each query.
             options
                 .test_before_acquire(false)
                 .max_connections(SQLITE_MAX_CONNECTIONS)
-                .map_sqlx_sqlite_opts(|it| {
+                .map_sqlx_sqlite_opts(move |it| {
                     it.create_if_missing(true)
                         .journal_mode(SqliteJournalMode::Wal)
-                        // In WAL mode NORMAL is safe from corruption and only syncs at
-                        // checkpoints, which keeps writes fast.
-                        .synchronous(SqliteSynchronous::Normal)
+                        .synchronous(synchronous)
                         .busy_timeout(SQLITE_BUSY_TIMEOUT)
                         .foreign_keys(true)
                 });
