@@ -285,13 +285,20 @@ fn healthz() -> &'static str {
     "ok"
 }
 
-/// The database answers.
+/// How long `/readyz` waits for the database: a load balancer's check must not hang.
+const READY_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The database answers, within [`READY_CHECK_TIMEOUT`].
 #[handler]
 async fn readyz(db: Data<&DatabaseConnection>) -> Response {
-    match db.ping().await {
-        Ok(()) => "ready".into_response(),
-        Err(err) => {
+    match tokio::time::timeout(READY_CHECK_TIMEOUT, db.ping()).await {
+        Ok(Ok(())) => "ready".into_response(),
+        Ok(Err(err)) => {
             tracing::warn!(error = %err, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+        Err(_) => {
+            tracing::warn!("readiness check timed out");
             (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
         }
     }

@@ -24,6 +24,9 @@ const SQLITE_MAX_CONNECTIONS: u32 = 4;
 const POSTGRES_MAX_CONNECTIONS: u32 = 16;
 const POSTGRES_PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a query waits for a connection: when the database is down, requests get their
+/// 503 after this long instead of hanging.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A database URL this product can use: `sqlite:...` or `postgres://...`, with the SQLite
 /// durability setting that goes with it.
@@ -169,7 +172,7 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, ConnectErr
     let mut options = ConnectOptions::new(url.as_str());
     options
         .connect_timeout(CONNECT_TIMEOUT)
-        .acquire_timeout(CONNECT_TIMEOUT)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .sqlx_logging(false);
     match url.backend {
         Backend::Sqlite => {

@@ -25,13 +25,15 @@ use todo_tests::{
 };
 use tokio::task::JoinHandle;
 
-/// The longest any request may take during a fault: bounded, never a hang.
-const REQUEST_BOUND: Duration = Duration::from_secs(15);
+/// The longest any request may take during a fault: bounded, never a hang (the host waits
+/// 5 s for a database connection).
+const REQUEST_BOUND: Duration = Duration::from_secs(8);
 
-/// What a load of task creations saw.
+/// What a load of task creations (or chat messages) saw.
 #[derive(Debug, Default)]
 struct Outcomes {
-    /// Titles the server acknowledged with 201.
+    /// Titles (or messages) the server acknowledged: 201, or a chat stream's `start` event,
+    /// which comes after the message is stored.
     acknowledged: Vec<String>,
     /// Every other answer: status and error code.
     refused: Vec<(StatusCode, String)>,
@@ -40,14 +42,17 @@ struct Outcomes {
     slowest: Duration,
 }
 
-/// Clients creating tasks as fast as they can until stopped.
+/// Clients creating tasks as fast as they can until stopped, and one sending chat messages.
 struct Load {
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<Outcomes>>,
+    chat: Option<JoinHandle<Outcomes>>,
 }
 
 impl Load {
-    fn start(base: &str, user: &ApiUser, workers: usize) -> Self {
+    /// `workers` clients creating tasks for `user`; with `chat_user`, one more sending that
+    /// user chat messages.
+    fn start(base: &str, user: &ApiUser, workers: usize, chat_user: Option<&ApiUser>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let workers = (0..workers)
             .map(|worker| {
@@ -55,10 +60,19 @@ impl Load {
                 tokio::spawn(async move { create_tasks(&base, &user, worker, &stop).await })
             })
             .collect();
-        Self { stop, workers }
+        let chat = chat_user.map(|user| {
+            let (base, user, stop) = (base.to_owned(), user.clone(), stop.clone());
+            tokio::spawn(async move { send_messages(&base, &user, &stop).await })
+        });
+        Self {
+            stop,
+            workers,
+            chat,
+        }
     }
 
-    async fn finish(self) -> Outcomes {
+    /// Stops the clients: what the task creations saw, and what the chat messages saw.
+    async fn finish(self) -> (Outcomes, Outcomes) {
         self.stop.store(true, Ordering::SeqCst);
         let mut all = Outcomes::default();
         for worker in self.workers {
@@ -68,9 +82,87 @@ impl Load {
             all.unanswered += outcomes.unanswered;
             all.slowest = all.slowest.max(outcomes.slowest);
         }
-        all
+        let chat = match self.chat {
+            Some(chat) => chat.await.expect("the chat worker"),
+            None => Outcomes::default(),
+        };
+        (all, chat)
     }
 }
+
+/// Sends chat messages one after another; each counts as acknowledged when its stream's
+/// `start` event arrives (the message is stored before it), and the client leaves then.
+async fn send_messages(base: &str, user: &ApiUser, stop: &AtomicBool) -> Outcomes {
+    use futures::StreamExt as _;
+    let client = reqwest::Client::builder()
+        .timeout(REQUEST_BOUND + Duration::from_secs(5))
+        .build()
+        .expect("a client");
+    let mut outcomes = Outcomes::default();
+    let mut n = 0;
+    while !stop.load(Ordering::SeqCst) {
+        n += 1;
+        let message = format!("note {n}");
+        let started = Instant::now();
+        let sent = client
+            .post(format!("{base}/api/{}/chat", user.id))
+            .bearer_auth(&user.token)
+            .header("accept", "text/event-stream")
+            .json(&json!({"message": message}))
+            .send()
+            .await;
+        match sent {
+            Ok(response) if response.status() == StatusCode::OK => {
+                let mut body = response.bytes_stream();
+                let mut seen = String::new();
+                while let Some(Ok(chunk)) = body.next().await {
+                    seen.push_str(&String::from_utf8_lossy(&chunk));
+                    if seen.contains(r#""type":"start""#) {
+                        outcomes.acknowledged.push(message.clone());
+                        break;
+                    }
+                }
+            }
+            Ok(response) => {
+                let status = response.status();
+                let body: Value = response.json().await.unwrap_or_default();
+                let code = body["error"]["code"].as_str().unwrap_or("(no error JSON)");
+                outcomes.refused.push((status, code.to_owned()));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(_) => {
+                outcomes.unanswered += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        outcomes.slowest = outcomes.slowest.max(started.elapsed());
+    }
+    outcomes
+}
+
+/// The user messages stored for `user` (all their conversations).
+async fn stored_messages(url: &str, user: &ApiUser) -> HashSet<String> {
+    let db = todo_mcp::db::connect(&url.parse().expect("a database URL"))
+        .await
+        .expect("connect to count");
+    let backend = db.get_database_backend();
+    let id = uuid::Uuid::try_parse(&user.id).expect("a user id");
+    db.query_all_raw(Statement::from_sql_and_values(
+        backend,
+        "SELECT m.content FROM messages m JOIN conversations c ON c.id = m.conversation_id \
+         WHERE c.user_id = $1 AND m.role = 'user'",
+        [id.into()],
+    ))
+    .await
+    .expect("read the messages")
+    .into_iter()
+    .map(|row| row.try_get::<String>("", "content").expect("a message"))
+    .collect()
+}
+
+/// The environment of a host under a fault test: chat messages are not rate-limited, so the
+/// chat load runs into the fault, not into the limit.
+const LOAD_ENV: [(&str, &str); 1] = [("CHAT_MESSAGES_PER_MINUTE", "100000")];
 
 async fn create_tasks(base: &str, user: &ApiUser, worker: usize, stop: &AtomicBool) -> Outcomes {
     let client = reqwest::Client::builder()
@@ -175,9 +267,10 @@ async fn postgres_stopped_and_started_under_load() {
         return;
     };
     let db = TestDb::external(postgres.url());
-    let server = AgentServer::start_process(&db, &[]).await;
+    let server = AgentServer::start_process(&db, &LOAD_ENV).await;
     let user = server.sign_up().await;
-    let load = Load::start(&server.base, &user, 4);
+    let chatter = server.sign_up().await;
+    let load = Load::start(&server.base, &user, 4, Some(&chatter));
     tokio::time::sleep(Duration::from_millis(700)).await;
 
     postgres.stop();
@@ -185,7 +278,7 @@ async fn postgres_stopped_and_started_under_load() {
         &server.base,
         "/readyz",
         StatusCode::SERVICE_UNAVAILABLE,
-        REQUEST_BOUND,
+        Duration::from_secs(3),
     )
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -214,7 +307,7 @@ async fn postgres_stopped_and_started_under_load() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let outcomes = load.finish().await;
+    let (outcomes, chat) = load.finish().await;
     eprintln!(
         "/readyz said 503 after {readyz_down:?}; ready again {recovered:?} after the restart"
     );
@@ -233,6 +326,11 @@ async fn postgres_stopped_and_started_under_load() {
     );
     let stored = stored_titles(&postgres.url(), &user).await;
     assert_every_acknowledged_write_is_stored(&outcomes, &stored);
+    for (status, code) in &chat.refused {
+        assert_eq!(*status, StatusCode::SERVICE_UNAVAILABLE, "chat: {code}");
+    }
+    let messages = stored_messages(&postgres.url(), &chatter).await;
+    assert_every_acknowledged_write_is_stored(&chat, &messages);
 }
 
 /// The standalone task server killed under load: task requests answer 503 `unavailable` and a
@@ -272,7 +370,7 @@ async fn the_standalone_task_server_killed_and_restarted() {
     )
     .await;
     let user = server.sign_up().await;
-    let load = Load::start(&server.base, &user, 3);
+    let load = Load::start(&server.base, &user, 3, None);
     tokio::time::sleep(Duration::from_millis(700)).await;
 
     mcp.kill().await.expect("kill todo-mcp");
@@ -304,7 +402,7 @@ async fn the_standalone_task_server_killed_and_restarted() {
         started.elapsed()
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let outcomes = load.finish().await;
+    let (outcomes, _) = load.finish().await;
     assert!(!outcomes.refused.is_empty(), "the outage was seen");
     for (status, code) in &outcomes.refused {
         assert_eq!(*status, StatusCode::SERVICE_UNAVAILABLE, "{code}");
@@ -444,9 +542,10 @@ async fn kill_9_during_a_burst_of_writes_loses_no_acknowledged_task() {
         let Some(db) = TestDb::create(backend, "faults::kill_9").await else {
             continue;
         };
-        let server = AgentServer::start_process(&db, &[]).await;
+        let server = AgentServer::start_process(&db, &LOAD_ENV).await;
         let user = server.sign_up().await;
-        let load = Load::start(&server.base, &user, 6);
+        let chatter = server.sign_up().await;
+        let load = Load::start(&server.base, &user, 6, Some(&chatter));
         tokio::time::sleep(Duration::from_millis(800)).await;
         let pid = server.pid().expect("a process").to_string();
         let killed = std::process::Command::new("kill")
@@ -455,7 +554,7 @@ async fn kill_9_during_a_burst_of_writes_loses_no_acknowledged_task() {
             .expect("kill");
         assert!(killed.success());
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let outcomes = load.finish().await;
+        let (outcomes, chat) = load.finish().await;
         assert!(
             outcomes.acknowledged.len() > 10,
             "{backend:?}: only {} writes before the kill",
@@ -463,6 +562,12 @@ async fn kill_9_during_a_burst_of_writes_loses_no_acknowledged_task() {
         );
         let stored = stored_titles(db.url(), &user).await;
         assert_every_acknowledged_write_is_stored(&outcomes, &stored);
+        assert!(
+            !chat.acknowledged.is_empty(),
+            "{backend:?}: no chat message before the kill"
+        );
+        let messages = stored_messages(db.url(), &chatter).await;
+        assert_every_acknowledged_write_is_stored(&chat, &messages);
         drop(server);
         // The database is whole: a new host starts on it and lists every task.
         let again = AgentServer::start_process(&db, &[]).await;

@@ -10,6 +10,7 @@ mod chat;
 mod faults;
 mod http_auth;
 mod limits;
+mod migrations;
 mod process;
 mod python_sdk;
 mod security;

@@ -213,6 +213,36 @@ async fn sign_out_revokes_the_token() {
     assert_eq!(still.status, StatusCode::OK);
 }
 
+/// Signing out in the browser ends the session there and revokes its token on the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_of_the_pages_revokes_the_token() {
+    let db = TestDb::create(Backend::Sqlite, "security::web_signout")
+        .await
+        .expect("SQLite");
+    let server = AgentServer::start(&db, &[]).await;
+    let user = server.sign_up().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    let signed_out = client
+        .post(format!("{}/signout", server.base))
+        .header("cookie", format!("todo_session={}", user.token))
+        .header("origin", &server.base)
+        .send()
+        .await
+        .expect("reach the pages");
+    assert_eq!(signed_out.status(), StatusCode::SEE_OTHER);
+    let cookie = signed_out.headers()["set-cookie"].to_str().expect("ASCII");
+    assert!(cookie.contains("Max-Age=0"), "{cookie}");
+    let refused = server.get(&user, "/api/auth/session").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNAUTHORIZED,
+        "the token is revoked"
+    );
+}
+
 /// A request that sends a bad bearer token is refused even with a valid session cookie.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_bearer_token_is_not_rescued_by_the_cookie() {

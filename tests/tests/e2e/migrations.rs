@@ -1,0 +1,125 @@
+//! The Unicode migrations bring rows written before them along: titles and descriptions to
+//! NFC, search text and tags case-folded (two spellings of a tag merged), emails folded
+//! unless that would merge two accounts. Run on both databases by rolling the two migrations
+//! back, writing rows the way the old code did, and migrating again.
+
+use sea_orm::{ConnectionTrait as _, DatabaseConnection, Statement};
+use todo_migrations::{HostMigrator, MigratorTrait as _, TaskMigrator};
+use todo_tests::db::{Backend, TestDb};
+
+async fn execute(db: &DatabaseConnection, sql: &str, values: Vec<sea_orm::Value>) {
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        sql,
+        values,
+    ))
+    .await
+    .unwrap_or_else(|err| panic!("{sql}: {err}"));
+}
+
+async fn strings(db: &DatabaseConnection, sql: &str, column: &str) -> Vec<String> {
+    db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("query")
+        .into_iter()
+        .map(|row| row.try_get::<String>("", column).expect("a string"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_rows_are_brought_to_the_unicode_rule() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(test_db) = TestDb::create(backend, "migrations::unicode").await else {
+            continue;
+        };
+        let db = test_db.connect().await;
+        TaskMigrator::down(&db, Some(1))
+            .await
+            .expect("roll the task text migration back");
+        HostMigrator::down(&db, Some(1))
+            .await
+            .expect("roll the email migration back");
+
+        let user = uuid::Uuid::now_v7();
+        let now = chrono::Utc::now();
+        // As the old code wrote them: titles as sent (NFD here), lower-cased search text and
+        // tags, two spellings of one tag on two tasks.
+        for (title, tags) in [
+            ("Cafe\u{301} Stra\u{df}e", r#"["straße"]"#),
+            ("STRASSE fegen", r#"["strasse","work"]"#),
+        ] {
+            execute(
+                &db,
+                r#"INSERT INTO "tasks" ("id", "user_id", "title", "description", "search_text", "completed", "priority", "tags", "created_at", "updated_at")
+                   VALUES ($1, $2, $3, NULL, $4, false, 2, $5, $6, $6)"#,
+                vec![
+                    uuid::Uuid::now_v7().into(),
+                    user.into(),
+                    title.into(),
+                    format!("{}\u{1f}", title.to_lowercase()).into(),
+                    tags.into(),
+                    now.into(),
+                ],
+            )
+            .await;
+        }
+        for (email, name) in [
+            ("jose\u{301}@example.com", "Jose\u{301}"),
+            ("stra\u{df}e@example.com", "A"),
+            ("strasse@example.com", "B"),
+        ] {
+            execute(
+                &db,
+                r#"INSERT INTO "users" ("id", "email", "name", "password_hash", "created_at") VALUES ($1, $2, $3, 'x', $4)"#,
+                vec![uuid::Uuid::now_v7().into(), email.into(), name.into(), now.into()],
+            )
+            .await;
+        }
+
+        TaskMigrator::up(&db, None)
+            .await
+            .expect("migrate the tasks");
+        HostMigrator::up(&db, None)
+            .await
+            .expect("migrate the users");
+
+        let mut titles = strings(&db, r#"SELECT "title" FROM "tasks""#, "title").await;
+        titles.sort();
+        assert_eq!(titles, ["Café Straße", "STRASSE fegen"], "{backend:?}");
+        let search = strings(&db, r#"SELECT "search_text" FROM "tasks""#, "search_text").await;
+        assert!(
+            search
+                .iter()
+                .all(|text| text.starts_with("café strasse") || text.starts_with("strasse fegen")),
+            "{search:?}"
+        );
+        let mut tags = strings(
+            &db,
+            r#"SELECT "tag" FROM "task_tags" ORDER BY "tag""#,
+            "tag",
+        )
+        .await;
+        tags.dedup();
+        assert_eq!(
+            tags,
+            ["strasse", "work"],
+            "{backend:?}: the index follows the tags"
+        );
+        let mut emails = strings(&db, r#"SELECT "email" FROM "users""#, "email").await;
+        emails.sort();
+        // One of the two that fold alike keeps its old spelling, so neither account is lost.
+        assert_eq!(emails.len(), 3);
+        assert!(
+            emails.contains(&"josé@example.com".to_owned()),
+            "{emails:?}"
+        );
+        assert!(
+            emails.contains(&"strasse@example.com".to_owned()),
+            "{emails:?}"
+        );
+        assert!(
+            emails.contains(&"straße@example.com".to_owned()),
+            "{emails:?}"
+        );
+    }
+}
