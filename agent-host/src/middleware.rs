@@ -16,9 +16,12 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const MAX_URI_BYTES: usize = 8 * 1024;
 /// The largest total of header names and values accepted.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// The most headers one request may carry.
+pub const MAX_HEADERS: usize = 100;
 
-/// 414 for a URL over [`MAX_URI_BYTES`], 431 for headers over [`MAX_HEADER_BYTES`], both with
-/// the error JSON. (Far larger heads are refused by hyper itself, without a body.)
+/// 414 for a URL over [`MAX_URI_BYTES`], 431 for headers over [`MAX_HEADER_BYTES`] or more than
+/// [`MAX_HEADERS`], with the error JSON. (Far larger heads are refused by hyper itself, without
+/// a body.)
 pub async fn limit_head<E: Endpoint>(endpoint: Arc<E>, req: Request) -> poem::Result<Response> {
     if req.uri().to_string().len() > MAX_URI_BYTES {
         return Err(poem::Error::from_status(StatusCode::URI_TOO_LONG));
@@ -28,7 +31,7 @@ pub async fn limit_head<E: Endpoint>(endpoint: Arc<E>, req: Request) -> poem::Re
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
-    if header_bytes > MAX_HEADER_BYTES {
+    if header_bytes > MAX_HEADER_BYTES || req.headers().len() > MAX_HEADERS {
         return Err(poem::Error::from_status(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         ));

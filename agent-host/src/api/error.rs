@@ -163,7 +163,7 @@ pub enum ErrorResponse {
     /// `Retry-After` seconds.
     #[oai(status = 429)]
     TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] String),
-    /// The request's headers are larger than 16 KiB.
+    /// The request's headers are larger than 16 KiB, or more than 100.
     #[oai(status = 431)]
     HeadersTooLarge(Json<ErrorBody>),
     /// An unexpected failure; the cause is in the server log.
@@ -340,7 +340,9 @@ pub async fn render_poem_error(err: poem::Error) -> Response {
         ErrorCode::PayloadTooLarge => "the request body is larger than 1 MiB".to_owned(),
         ErrorCode::RequestTimeout => "the request body did not arrive in time".to_owned(),
         ErrorCode::UriTooLong => "the URL is longer than 8 KiB".to_owned(),
-        ErrorCode::HeadersTooLarge => "the request headers are larger than 16 KiB".to_owned(),
+        ErrorCode::HeadersTooLarge => {
+            "the request headers are larger than 16 KiB, or more than 100".to_owned()
+        }
         ErrorCode::UnsupportedMediaType => {
             "the body must be JSON (Content-Type: application/json)".to_owned()
         }

@@ -35,6 +35,8 @@ use super::{
 
 /// The longest wait before `accept` is tried again after it failed.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+/// The most headers hyper reads in one request head.
+const MAX_HEADERS: usize = 256;
 /// How long connections still open after the grace period get before they are dropped.
 const FINAL_WAIT: Duration = Duration::from_secs(1);
 
@@ -232,7 +234,10 @@ impl Connection {
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(self.limits.header_read);
+            .header_read_timeout(self.limits.header_read)
+            // Room above the host's own limit of 100, so that it, not hyper (whose refusal has
+            // no body), answers a request with too many headers.
+            .max_headers(MAX_HEADERS);
         builder
             .http2()
             .timer(TokioTimer::new())

@@ -338,3 +338,59 @@ fn parse_patch(args: UpdateTaskArgs) -> Result<TaskPatch, ValidationError> {
     }
     Ok(patch)
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// Any JSON value a client can send in one field: strings of any characters (control
+    /// characters, combining marks, right-to-left overrides, very long), numbers, booleans,
+    /// arrays and objects.
+    fn any_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            "\\PC{0,300}".prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            any::<bool>().prop_map(Value::from),
+            Just(Value::Null),
+            proptest::collection::vec("\\PC{0,40}", 0..15).prop_map(Value::from),
+            Just(json!({"nested": [1, "two"]})),
+        ]
+    }
+
+    proptest! {
+        /// Whatever arguments arrive, reading them into a tool's typed arguments and parsing
+        /// those into domain values never panics: each is accepted or refused with an error.
+        #[test]
+        fn any_tool_arguments_are_parsed_without_panic(
+            title in any_value(),
+            description in any_value(),
+            priority in any_value(),
+            due_at in any_value(),
+            tags in any_value(),
+            limit in any_value(),
+            cursor in any_value(),
+        ) {
+            let add = json!({"title": title, "description": description, "priority": priority,
+                "due_at": due_at, "tags": tags});
+            if let Ok(args) = serde_json::from_value::<AddTaskArgs>(add) {
+                let _ = parse_new_task(args);
+            }
+            let list = json!({"status": title, "query": description, "priority": priority,
+                "tag": due_at, "limit": limit, "cursor": cursor});
+            if let Ok(args) = serde_json::from_value::<ListTasksArgs>(list) {
+                let _ = parse_list_args(args);
+            }
+            let update = json!({"task_id": cursor, "title": title, "description": description,
+                "priority": priority, "due_at": due_at, "tags": tags});
+            if let Ok(args) = serde_json::from_value::<UpdateTaskArgs>(update) {
+                let _ = TaskId::parse(&args.task_id);
+                let _ = parse_patch(args);
+            }
+        }
+    }
+}

@@ -696,6 +696,16 @@ async fn oversized_urls_and_headers_get_the_error_json() {
     let response = read(response).await;
     assert_eq!(response.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
     assert_eq!(response.error_code(), "headers_too_large");
+    let mut many = server
+        .http
+        .get(format!("{}/api/{}/tasks", server.base, user.id))
+        .bearer_auth(&user.token);
+    for n in 0..150 {
+        many = many.header(format!("x-header-{n}"), "v");
+    }
+    let response = read(many.send().await.expect("reach todo-agent")).await;
+    assert_eq!(response.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert_eq!(response.error_code(), "headers_too_large");
 }
 
 /// In production every answer carries the security headers; HSTS only there.
