@@ -110,6 +110,17 @@ impl TestDb {
         self.url.parse().expect("test database URLs are valid")
     }
 
+    /// The number a `SELECT COUNT(*) AS n ...` query returns.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let db = self.connect().await;
+        db.query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .unwrap_or_else(|err| panic!("{sql}: {err}"))
+            .expect("a count returns one row")
+            .try_get::<i64>("", "n")
+            .expect("the count is the column n")
+    }
+
     /// A new connection pool on this database.
     pub async fn connect(&self) -> DatabaseConnection {
         todo_mcp::db::connect(&self.database_url())

@@ -166,25 +166,37 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
-    fn poll_write(
-        self: Pin<&mut Self>,
+impl Watched {
+    /// Writes with `write` once the socket is writable, recording the bytes that moved.
+    fn poll_write_with(
+        &self,
         cx: &mut Context<'_>,
-        buf: &[u8],
+        write: impl Fn(&TcpStream) -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
         loop {
             std::task::ready!(self.stream.poll_write_ready(cx))?;
-            match self.stream.try_write(buf) {
+            match write(&self.stream) {
                 Ok(written) => {
                     if written > 0 {
                         self.activity.touch();
                     }
                     return Poll::Ready(Ok(written));
                 }
+                // The readiness was stale; poll again, which registers for the next.
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(err) => return Poll::Ready(Err(err)),
             }
         }
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_with(cx, |stream| stream.try_write(buf))
     }
 
     fn poll_write_vectored(
@@ -192,19 +204,7 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            std::task::ready!(self.stream.poll_write_ready(cx))?;
-            match self.stream.try_write_vectored(bufs) {
-                Ok(written) => {
-                    if written > 0 {
-                        self.activity.touch();
-                    }
-                    return Poll::Ready(Ok(written));
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(err) => return Poll::Ready(Err(err)),
-            }
-        }
+        self.poll_write_with(cx, |stream| stream.try_write_vectored(bufs))
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -236,6 +236,25 @@ fn assert_every_acknowledged_write_is_stored(outcomes: &Outcomes, stored: &HashS
     );
 }
 
+/// Waits until listing tasks answers 200 again after a fault (at most 20 s); how long it took.
+async fn tasks_answer_again(server: &AgentServer, user: &ApiUser) -> Duration {
+    let started = Instant::now();
+    loop {
+        let response = server
+            .get(user, &format!("/api/{}/tasks?limit=1", user.id))
+            .await;
+        if response.status == StatusCode::OK {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the API did not recover: {:?}",
+            response.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn get_status(base: &str, path: &str) -> Option<StatusCode> {
     reqwest::Client::new()
         .get(format!("{base}{path}"))
@@ -291,21 +310,7 @@ async fn postgres_stopped_and_started_under_load() {
     )
     .await;
     // Requests succeed again, without a restart.
-    let before = Instant::now();
-    loop {
-        let response = server
-            .get(&user, &format!("/api/{}/tasks?limit=1", user.id))
-            .await;
-        if response.status == StatusCode::OK {
-            break;
-        }
-        assert!(
-            before.elapsed() < Duration::from_secs(20),
-            "the API did not recover: {:?}",
-            response.body
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    tasks_answer_again(&server, &user).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     let (outcomes, chat) = load.finish().await;
     eprintln!(
@@ -382,25 +387,8 @@ async fn the_standalone_task_server_killed_and_restarted() {
     assert_eq!(end.data["retryable"], true);
 
     let _mcp = start_mcp();
-    let started = Instant::now();
-    loop {
-        let response = server
-            .get(&user, &format!("/api/{}/tasks?limit=1", user.id))
-            .await;
-        if response.status == StatusCode::OK {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the host did not reconnect: {:?}",
-            response.body
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    eprintln!(
-        "the host used the restarted task server after {:?}",
-        started.elapsed()
-    );
+    let took = tasks_answer_again(&server, &user).await;
+    eprintln!("the host used the restarted task server after {took:?}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (outcomes, _) = load.finish().await;
     assert!(!outcomes.refused.is_empty(), "the outage was seen");
@@ -511,24 +499,13 @@ async fn sigterm_with_open_streams_ends_them_and_keeps_every_message() {
         .expect("the host exits within its grace period")
         .expect("a process");
     assert!(status.success(), "{status:?}");
-    let conn = db.connect().await;
-    let count = |sql: &'static str| {
-        let conn = &conn;
-        async move {
-            conn.query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
-                .await
-                .expect("count")
-                .expect("a row")
-                .try_get::<i64>("", "n")
-                .expect("a count")
-        }
-    };
     assert_eq!(
-        count("SELECT COUNT(*) AS n FROM messages WHERE role = 'user'").await,
+        db.count("SELECT COUNT(*) AS n FROM messages WHERE role = 'user'")
+            .await,
         3
     );
     assert_eq!(
-        count("SELECT COUNT(*) AS n FROM messages WHERE role = 'assistant' AND content <> ''")
+        db.count("SELECT COUNT(*) AS n FROM messages WHERE role = 'assistant' AND content <> ''")
             .await,
         3
     );

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use sea_orm::ConnectionTrait as _;
 use serde_json::json;
 use todo_tests::{
     agent::{AgentServer, ApiResponse, TestApp, read},
@@ -191,19 +190,6 @@ async fn password_hashing_is_bounded() {
     }
 }
 
-async fn user_messages(db: &TestDb) -> i64 {
-    let conn = db.connect().await;
-    conn.query_one_raw(sea_orm::Statement::from_string(
-        conn.get_database_backend(),
-        "SELECT COUNT(*) AS n FROM messages WHERE role = 'user'",
-    ))
-    .await
-    .expect("count")
-    .expect("a row")
-    .try_get::<i64>("", "n")
-    .expect("a count")
-}
-
 /// A user's messages beyond the rate get 429 with `Retry-After`, and are not stored; another
 /// user is not affected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,7 +230,8 @@ async fn chat_messages_are_rate_limited_per_user() {
     assert!(retry_after(&limited) >= 1);
     server.turns_settled().await;
     assert_eq!(
-        user_messages(&db).await,
+        db.count("SELECT COUNT(*) AS n FROM messages WHERE role = 'user'")
+            .await,
         3,
         "the refused message is not stored"
     );
@@ -378,16 +365,6 @@ async fn deleting_a_conversation_stops_its_reply() {
     assert_eq!(end.data["code"], "not_found");
     assert!(fake.wait_cancelled(1, Duration::from_secs(3)).await);
     server.turns_settled().await;
-    let conn = db.connect().await;
-    let left = conn
-        .query_one_raw(sea_orm::Statement::from_string(
-            conn.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM messages",
-        ))
-        .await
-        .expect("count")
-        .expect("a row")
-        .try_get::<i64>("", "n")
-        .expect("a count");
+    let left = db.count("SELECT COUNT(*) AS n FROM messages").await;
     assert_eq!(left, 0);
 }

@@ -6,7 +6,6 @@
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Method, StatusCode};
-use sea_orm::ConnectionTrait as _;
 use serde_json::{Value, json};
 use todo_tests::{
     TEST_JWT_SECRET,
@@ -14,19 +13,6 @@ use todo_tests::{
     db::{Backend, TestDb},
     mcp::HttpServer,
 };
-
-async fn count(db: &TestDb, sql: &str) -> i64 {
-    let conn = db.connect().await;
-    conn.query_one_raw(sea_orm::Statement::from_string(
-        conn.get_database_backend(),
-        sql,
-    ))
-    .await
-    .expect("count rows")
-    .expect("one row")
-    .try_get::<i64>("", "n")
-    .expect("a count")
-}
 
 fn sign(algorithm: Algorithm, claims: &Value) -> String {
     jsonwebtoken::encode(
@@ -141,11 +127,8 @@ async fn forged_tokens_and_tokens_of_no_account_are_refused() {
             assert_eq!(response.error_code(), "unauthorized", "{name}");
         }
     }
-    assert_eq!(count(&db, "SELECT COUNT(*) AS n FROM tasks").await, 0);
-    assert_eq!(
-        count(&db, "SELECT COUNT(*) AS n FROM conversations").await,
-        0
-    );
+    assert_eq!(db.count("SELECT COUNT(*) AS n FROM tasks").await, 0);
+    assert_eq!(db.count("SELECT COUNT(*) AS n FROM conversations").await, 0);
     // The real token still works.
     assert_eq!(
         server
@@ -322,12 +305,9 @@ async fn wrongly_typed_json_is_refused_and_changes_nothing() {
             .await;
         assert_eq!(response.status, StatusCode::BAD_REQUEST, "{body}");
     }
-    assert_eq!(count(&db, "SELECT COUNT(*) AS n FROM tasks").await, 0);
-    assert_eq!(count(&db, "SELECT COUNT(*) AS n FROM users").await, 1);
-    assert_eq!(
-        count(&db, "SELECT COUNT(*) AS n FROM conversations").await,
-        0
-    );
+    assert_eq!(db.count("SELECT COUNT(*) AS n FROM tasks").await, 0);
+    assert_eq!(db.count("SELECT COUNT(*) AS n FROM users").await, 1);
+    assert_eq!(db.count("SELECT COUNT(*) AS n FROM conversations").await, 0);
 }
 
 /// Hostile text is either stored exactly (in NFC) and read back as sent, or refused with a
@@ -427,7 +407,7 @@ async fn hostile_text_is_stored_literally_or_refused_clearly() {
             chat.body
         );
         assert_eq!(
-            count(&db, "SELECT COUNT(*) AS n FROM tasks").await,
+            db.count("SELECT COUNT(*) AS n FROM tasks").await,
             kept.len() as i64
         );
     }
@@ -666,7 +646,7 @@ async fn mcp_refuses_foreign_origins_and_malformed_messages() {
         .await
         .expect("reach /mcp");
     assert_eq!(rebound.status(), StatusCode::FORBIDDEN);
-    assert_eq!(count(&db, "SELECT COUNT(*) AS n FROM tasks").await, 0);
+    assert_eq!(db.count("SELECT COUNT(*) AS n FROM tasks").await, 0);
 }
 
 /// Oversized URLs and headers get 414 and 431 with the error JSON.
