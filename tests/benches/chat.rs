@@ -5,7 +5,11 @@
 //!   streams, with a fixed token delay;
 //! - tokens per second through the host, with no token delay;
 //! - resident memory of the host with 500 streams open;
-//! - the time of a whole turn (JSON mode) in a conversation of 50 and of 10,000 messages.
+//! - the time of a whole turn (JSON mode) in a conversation of 50 and of 10,000 messages;
+//! - CPU per turn: turns of one `add_task` call then 50 tokens (two model requests, no token
+//!   delay) at 10 and 50 at once, with turns/s, the time to the first text chunk, and the CPU
+//!   time per turn of the host process and of this one (the fake model and the load
+//!   generator), read from `/proc/<pid>/stat`.
 //!
 //! The host is this executable started again with `TODO_BENCH_ROLE=agent-server` (see
 //! `benches/api.rs`), on SQLite, with `OPENAI_BASE_URL` pointing at the fake in this process.
@@ -15,7 +19,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use todo_tests::{
-    agent::{AgentServer, ApiUser},
+    agent::{AgentServer, ApiUser, cpu_time},
     db::{Backend, TestDb},
     fake_openai::{FakeOpenAi, Reply, tokens},
 };
@@ -51,9 +55,11 @@ async fn run() {
         .await
         .expect("SQLite is always available");
     let fake = FakeOpenAi::start().await;
+    // Production mode with its default log level: JSON lines of every turn, as deployed.
     let env = [
         ("OPENAI_API_KEY", "sk-bench"),
         ("OPENAI_BASE_URL", fake.base_url.as_str()),
+        ("RUST_LOG", todo_mcp::config::DEFAULT_LOG_FILTER),
     ];
     let server = AgentServer::start_bench(&db, &env).await;
     let mut users = Vec::new();
@@ -67,6 +73,12 @@ async fn run() {
         db,
     };
     let mut report = Vec::new();
+    // `cargo bench -p todo-tests --bench chat -- cpu` runs the CPU-per-turn lines only.
+    if std::env::args().any(|arg| arg == "cpu") {
+        report.extend(cpu_per_turn_lines(&bench).await);
+        print_report(&report);
+        return;
+    }
 
     // Memory first, so the idle figure is the host before any load.
     let (idle, open) = memory_with_open_streams(&bench, 500).await;
@@ -131,7 +143,77 @@ async fn run() {
             histogram.value_at_quantile(0.99) as f64 / 1000.0,
         ));
     }
+    report.extend(cpu_per_turn_lines(&bench).await);
     print_report(&report);
+}
+
+/// After a warm-up (connections, SQLite's pages), CPU per turn at 10 and 50 turns at once.
+async fn cpu_per_turn_lines(bench: &Bench) -> Vec<String> {
+    cpu_per_turn(bench, 10, 100).await;
+    let mut lines = Vec::new();
+    for concurrency in [10, 50] {
+        lines.push(cpu_per_turn(bench, concurrency, 1_000).await);
+    }
+    lines
+}
+
+/// `turns` turns of one `add_task` call then 50 tokens, `concurrency` at a time, each starting
+/// a conversation: one report line.
+async fn cpu_per_turn(bench: &Bench, concurrency: usize, turns: usize) -> String {
+    bench.fake.set_token_delay(Duration::ZERO);
+    bench.fake.always(Reply::CallsThenText {
+        calls: vec![("add_task".to_owned(), json!({"title": "buy milk"}))],
+        text: tokens(&"word ".repeat(50)),
+    });
+    let host = bench.server.pid();
+    let (host_before, own_before) = (cpu_time(host), cpu_time(None));
+    let started = Instant::now();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = (0..concurrency).map(|_| {
+        let next = &next;
+        async move {
+            let mut histogram = Histogram::<u64>::new(3).expect("histogram");
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= turns {
+                    return histogram;
+                }
+                let user = &bench.users[i % bench.users.len()];
+                let sent = Instant::now();
+                let mut stream = bench
+                    .server
+                    .chat_stream(user, json!({"message": "add buy milk"}))
+                    .await;
+                let mut first = None;
+                let mut end = String::new();
+                while let Some(event) = stream.next_event().await {
+                    if event.kind() == "chunk" && first.is_none() {
+                        first = Some(event.at.duration_since(sent));
+                    }
+                    end = event.kind().to_owned();
+                }
+                assert_eq!(end, "done", "turn {i} ended with {end}");
+                let first = first.expect("a text chunk");
+                histogram.record(first.as_micros() as u64).expect("record");
+            }
+        }
+    });
+    let mut histogram = Histogram::<u64>::new(3).expect("histogram");
+    for worker in futures::future::join_all(workers).await {
+        histogram.add(worker).expect("merge");
+    }
+    let elapsed = started.elapsed();
+    let host_cpu = cpu_time(host) - host_before;
+    let own_cpu = cpu_time(None) - own_before;
+    format!(
+        "{concurrency:>2} turns at once (add_task + 50 tokens): {:.0} turns/s, first chunk p50 \
+         {:.2} ms p99 {:.2} ms, host CPU per turn {:.2} ms, fake + load generator {:.2} ms",
+        turns as f64 / elapsed.as_secs_f64(),
+        histogram.value_at_quantile(0.5) as f64 / 1000.0,
+        histogram.value_at_quantile(0.99) as f64 / 1000.0,
+        host_cpu.as_secs_f64() * 1000.0 / turns as f64,
+        own_cpu.as_secs_f64() * 1000.0 / turns as f64,
+    )
 }
 
 /// Opens `streams` chats at once; for each, the delay between the fake writing its first

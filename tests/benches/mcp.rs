@@ -39,6 +39,7 @@ use todo_mcp::{
 };
 use todo_tests::{
     TEST_JWT_SECRET,
+    agent::cpu_time,
     db::{Backend, TestDb},
     mcp::{mcp_token, new_user},
 };
@@ -94,6 +95,7 @@ struct Row {
 
 async fn run_all() {
     let mut rows = Vec::new();
+    let mut cpu_lines = Vec::new();
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let Some(db) = TestDb::create(backend, "bench mcp").await else {
             continue;
@@ -107,6 +109,7 @@ async fn run_all() {
         seed(&store, reader).await;
 
         rows.extend(store_rows(backend, &store, reader).await);
+        cpu_lines.extend(stdio_cpu_lines(backend, &db, reader).await);
         for path in ["in-process", JSON_PIPE, "stdio", RAW_STDIO] {
             let writer = connect(path, &db, &store, new_user()).await;
             rows.push(
@@ -139,6 +142,60 @@ async fn run_all() {
         }
     }
     print_table(&rows);
+    print_cpu_lines(&cpu_lines);
+}
+
+/// Calls measured for the server's CPU per call: enough for seconds of CPU time, which
+/// `/proc/<pid>/stat` counts in 10 ms ticks.
+const CPU_CALLS: usize = 3_000;
+
+/// The stdio server's CPU time per call, one call in flight, driven by the bare client so
+/// that the figure is the server's alone.
+async fn stdio_cpu_lines(backend: &'static str, db: &TestDb, reader: UserId) -> Vec<String> {
+    let writer = RawStdio::start(stdio_command(db, new_user())).await;
+    let adds = cpu_per_call(&writer, |i| {
+        json!({"name": "add_task", "arguments": {"title": format!("cpu task {i}"), "priority": "high", "tags": ["bench"]}})
+    })
+    .await;
+    let lister = RawStdio::start(stdio_command(db, reader)).await;
+    let lists = cpu_per_call(
+        &lister,
+        |_| json!({"name": "list_tasks", "arguments": {"limit": 50}}),
+    )
+    .await;
+    vec![
+        format!(
+            "{backend:<9} add_task: {:.0} µs of server CPU per call",
+            adds.as_secs_f64() * 1e6
+        ),
+        format!(
+            "{backend:<9} list_tasks 50 of 10k: {:.0} µs of server CPU per call",
+            lists.as_secs_f64() * 1e6
+        ),
+    ]
+}
+
+async fn cpu_per_call(client: &RawStdio, params: impl Fn(usize) -> Value) -> Duration {
+    for i in 0..CPU_CALLS / 10 {
+        client.request("tools/call", params(i)).await;
+    }
+    let before = cpu_time(client.pid());
+    for i in 0..CPU_CALLS {
+        let answer = client.request("tools/call", params(CPU_CALLS + i)).await;
+        assert_eq!(answer["result"]["isError"], false, "{answer}");
+    }
+    (cpu_time(client.pid()) - before) / CPU_CALLS as u32
+}
+
+#[expect(clippy::print_stdout, reason = "the lines are the benchmark's output")]
+fn print_cpu_lines(lines: &[String]) {
+    println!(
+        "
+server CPU per call over stdio, one call in flight (from /proc/<pid>/stat)"
+    );
+    for line in lines {
+        println!("  {line}");
+    }
 }
 
 /// The same operations on `TaskStore` directly, to show what MCP adds.
@@ -229,7 +286,7 @@ struct RawStdio {
     stdin: tokio::sync::Mutex<tokio::process::ChildStdin>,
     pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>,
     next_id: AtomicU64,
-    _child: tokio::process::Child,
+    child: tokio::process::Child,
 }
 
 impl RawStdio {
@@ -259,7 +316,7 @@ impl RawStdio {
             stdin: tokio::sync::Mutex::new(child.stdin.take().expect("piped stdin")),
             pending,
             next_id: AtomicU64::new(1),
-            _child: child,
+            child,
         };
         let info = json!({
             "protocolVersion": rmcp::model::ProtocolVersion::LATEST,
@@ -275,6 +332,10 @@ impl RawStdio {
             .send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
             .await;
         client
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     async fn request(&self, method: &str, params: Value) -> Value {

@@ -25,7 +25,7 @@ use crate::{
     process::logged_url,
 };
 
-pub use crate::process::ServerLog;
+pub use crate::process::{ServerLog, cpu_time};
 
 /// Tells a benchmark executable which server it is to be.
 pub const BENCH_ROLE_VAR: &str = "TODO_BENCH_ROLE";

@@ -53,6 +53,12 @@ pub enum Reply {
     CutAfter(Vec<String>),
     /// Streams the tokens, then sends no more events, ever (only SSE comments).
     Stall(Vec<String>),
+    /// A whole tool-using turn, for many turns at once: the calls when the request's last
+    /// message is not a tool result, the text when it is.
+    CallsThenText {
+        calls: Vec<(String, Value)>,
+        text: Vec<String>,
+    },
 }
 
 impl Reply {
@@ -94,6 +100,27 @@ impl Reply {
             status,
             retry_after: None,
             message: Some(message.to_owned()),
+        }
+    }
+}
+
+impl Reply {
+    /// The reply to this request: `CallsThenText` becomes its calls or its text.
+    fn for_request(self, request: &Value) -> Self {
+        let Reply::CallsThenText { calls, text } = self else {
+            return self;
+        };
+        let after_tool = request["messages"]
+            .as_array()
+            .and_then(|messages| messages.last())
+            .is_some_and(|message| message["role"] == "tool");
+        if after_tool {
+            Reply::Text(text)
+        } else {
+            Reply::ToolCalls {
+                text: Vec::new(),
+                calls,
+            }
         }
     }
 }
@@ -214,14 +241,15 @@ async fn chat_completions(state: Data<&Arc<FakeState>>, body: Json<Value>) -> Re
     let state = state.0.clone();
     let first_token_at = Arc::new(Mutex::new(None));
     lock(&state.requests).push(Recorded {
-        body: body.0,
+        body: body.0.clone(),
         received_at: Instant::now(),
         first_token_at: first_token_at.clone(),
     });
     state.changed.notify_waiters();
     let reply = lock(&state.script)
         .pop_front()
-        .or_else(|| lock(&state.fallback).clone());
+        .or_else(|| lock(&state.fallback).clone())
+        .map(|reply| reply.for_request(&body.0));
     let delay = *lock(&state.token_delay);
     let (chunks, ending) = match reply {
         None => {
@@ -242,6 +270,9 @@ async fn chat_completions(state: Data<&Arc<FakeState>>, body: Json<Value>) -> Re
             (chunks, Ending::Done)
         }
         Some(Reply::CutAfter(text)) => (text_chunks(&text, None), Ending::Cut),
+        Some(Reply::CallsThenText { .. }) => {
+            unreachable!("resolved by Reply::for_request")
+        }
         Some(Reply::Stall(text)) => (text_chunks(&text, None), Ending::Stall),
     };
     let guard = StreamGuard {

@@ -100,3 +100,24 @@ impl ServerLog {
             .unwrap_or_else(|_| panic!("no log line with {text:?}: {:#?}", self.lines()));
     }
 }
+
+/// CPU time (user and system, all threads) a process has used so far: `pid`, or this process
+/// with `None`. Read from `/proc/<pid>/stat` in clock ticks of 10 ms, so measure spans of
+/// seconds.
+pub fn cpu_time(pid: Option<u32>) -> Duration {
+    let path = pid.map_or_else(
+        || "/proc/self/stat".to_owned(),
+        |pid| format!("/proc/{pid}/stat"),
+    );
+    let stat = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("read {path}: {err}"));
+    // The fields after the command name, which is in parentheses and may hold spaces: utime
+    // and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let after = &stat[stat.rfind(')').expect("a command name") + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    Duration::from_millis(ticks * 1000 / CLOCK_TICKS_PER_SECOND)
+}
+
+/// `sysconf(_SC_CLK_TCK)`, 100 on every Linux this runs on.
+const CLOCK_TICKS_PER_SECOND: u64 = 100;
