@@ -31,6 +31,7 @@ use todo_mcp::{
     task::UserId,
     tools::{ERROR_CODE_META_KEY, ToolErrorKind, ToolName, trace::TraceContext},
 };
+use tokio::sync::OnceCell;
 use tracing::Instrument as _;
 use url::Url;
 
@@ -60,6 +61,8 @@ pub struct TaskGateway {
 
 struct CachedSession {
     client: Arc<TaskClient>,
+    /// The server's tools, listed once per session: they do not change while it is open.
+    tools: Arc<OnceCell<Vec<Tool>>>,
     reuse_until: Option<Instant>,
 }
 
@@ -114,6 +117,7 @@ impl ToolOutcome {
 /// An MCP session for one user.
 pub struct TaskSession {
     client: Arc<TaskClient>,
+    tools: Arc<OnceCell<Vec<Tool>>>,
     user: UserId,
     sessions: Arc<Mutex<HashMap<UserId, CachedSession>>>,
     /// Sent with every call (`_meta` baggage), so the server's log lines name the request.
@@ -130,10 +134,11 @@ impl TaskGateway {
 
     /// An MCP session acting for `user`: a cached one when it is still usable, else a new one.
     pub async fn open(&self, user: UserId) -> Result<TaskSession, TaskCallError> {
-        if let Some(client) = self.cached(user) {
-            return Ok(self.session(user, client));
+        if let Some((client, tools)) = self.cached(user) {
+            return Ok(self.session(user, client, tools));
         }
         let client = Arc::new(self.connect(user).await?);
+        let tools = Arc::new(OnceCell::new());
         let reuse_until = match self.target {
             TaskTarget::Embedded(_) => None,
             TaskTarget::Remote { .. } => Some(Instant::now() + REMOTE_SESSION_REUSE),
@@ -149,23 +154,30 @@ impl TaskGateway {
                 user,
                 CachedSession {
                     client: client.clone(),
+                    tools: tools.clone(),
                     reuse_until,
                 },
             );
         }
-        Ok(self.session(user, client))
+        Ok(self.session(user, client, tools))
     }
 
-    fn session(&self, user: UserId, client: Arc<TaskClient>) -> TaskSession {
+    fn session(
+        &self,
+        user: UserId,
+        client: Arc<TaskClient>,
+        tools: Arc<OnceCell<Vec<Tool>>>,
+    ) -> TaskSession {
         TaskSession {
             client,
+            tools,
             user,
             sessions: self.sessions.clone(),
             trace: TraceContext::default(),
         }
     }
 
-    fn cached(&self, user: UserId) -> Option<Arc<TaskClient>> {
+    fn cached(&self, user: UserId) -> Option<(Arc<TaskClient>, Arc<OnceCell<Vec<Tool>>>)> {
         let mut sessions = self.sessions.lock().ok()?;
         let usable = sessions.get(&user).is_some_and(|session| {
             !session.client.is_closed()
@@ -174,7 +186,9 @@ impl TaskGateway {
                     .is_none_or(|until| Instant::now() < until)
         });
         if usable {
-            sessions.get(&user).map(|session| session.client.clone())
+            sessions
+                .get(&user)
+                .map(|session| (session.client.clone(), session.tools.clone()))
         } else {
             sessions.remove(&user);
             None
@@ -260,16 +274,23 @@ impl TaskSession {
     }
 
     /// The tools of the MCP server, as its `tools/list` gives them.
+    /// The server's tools: listed on the session's first turn, then kept with the session.
     pub async fn tools(&self) -> Result<Vec<Tool>, TaskCallError> {
-        match tokio::time::timeout(CALL_TIMEOUT, self.client.list_all_tools()).await {
-            Ok(Ok(tools)) => Ok(tools),
-            Ok(Err(err)) => {
+        let listed = self
+            .tools
+            .get_or_try_init(|| async {
+                match tokio::time::timeout(CALL_TIMEOUT, self.client.list_all_tools()).await {
+                    Ok(Ok(tools)) => Ok(tools),
+                    Ok(Err(err)) => Err(TaskCallError::Unreachable(Box::new(err))),
+                    Err(elapsed) => Err(TaskCallError::Unreachable(Box::new(elapsed))),
+                }
+            })
+            .await;
+        match listed {
+            Ok(tools) => Ok(tools.clone()),
+            Err(err) => {
                 self.forget();
-                Err(TaskCallError::Unreachable(Box::new(err)))
-            }
-            Err(elapsed) => {
-                self.forget();
-                Err(TaskCallError::Unreachable(Box::new(elapsed)))
+                Err(err)
             }
         }
     }

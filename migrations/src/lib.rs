@@ -14,6 +14,7 @@ mod m20261204_000003_message_summaries_and_retries;
 mod m20261204_000004_revoked_tokens;
 mod m20261204_000005_unicode_task_text;
 mod m20261204_000006_unicode_emails;
+mod m20261204_000007_conversation_activity;
 pub mod text;
 
 pub use sea_orm_migration::MigratorTrait;
@@ -51,6 +52,7 @@ impl MigratorTrait for HostMigrator {
             Box::new(m20261204_000003_message_summaries_and_retries::Migration),
             Box::new(m20261204_000004_revoked_tokens::Migration),
             Box::new(m20261204_000006_unicode_emails::Migration),
+            Box::new(m20261204_000007_conversation_activity::Migration),
         ]
     }
 }

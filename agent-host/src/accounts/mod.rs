@@ -167,16 +167,24 @@ impl AccountStore {
     /// Whether a session token of `user` with id `jti` may still be used: the account exists
     /// and the token was not signed out.
     pub async fn session_is_active(&self, user: UserId, jti: Option<Uuid>) -> Result<bool, DbErr> {
-        let exists = user::Entity::find_by_id(user.as_uuid())
-            .first(&self.db)
-            .await?
-            .is_some();
-        if !exists {
-            return Ok(false);
+        use sea_orm::{
+            ConnectionTrait as _, ExprTrait as _,
+            sea_query::{Expr, Query},
+        };
+        // One statement, one round trip, on every authenticated request.
+        let account = Query::select()
+            .expr(Expr::val(1))
+            .from(user::Entity)
+            .and_where(Expr::col(user::Column::Id).eq(user.as_uuid()))
+            .to_owned();
+        let mut active = Expr::exists(account);
+        if let Some(jti) = jti {
+            active = active.and(Expr::exists(revocations::revoked(jti)).not());
         }
-        match jti {
-            Some(jti) => Ok(!revocations::is_revoked(&self.db, jti).await?),
-            None => Ok(true),
+        let check = Query::select().expr_as(active, "active").to_owned();
+        match self.db.query_one(&check).await? {
+            Some(row) => row.try_get::<bool>("", "active"),
+            None => Ok(false),
         }
     }
 

@@ -2,10 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait as _, DatabaseConnection, DbErr, EntityTrait as _, QueryFilter as _, Set,
-    sea_query::OnConflict,
+    ColumnTrait as _, DatabaseConnection, DbErr, EntityTrait as _, ExprTrait as _,
+    QueryFilter as _, Set,
+    sea_query::{Expr, OnConflict, Query, SelectStatement},
 };
-use todo_mcp::{db::SelectExt as _, task::UserId};
+use todo_mcp::task::UserId;
 use uuid::Uuid;
 
 mod revoked_token {
@@ -53,9 +54,11 @@ pub(super) async fn revoke(
     Ok(())
 }
 
-pub(super) async fn is_revoked(db: &DatabaseConnection, jti: Uuid) -> Result<bool, DbErr> {
-    Ok(revoked_token::Entity::find_by_id(jti)
-        .first(db)
-        .await?
-        .is_some())
+/// `SELECT 1 FROM revoked_tokens WHERE jti = ...`, for an `EXISTS` in the session check.
+pub(super) fn revoked(jti: Uuid) -> SelectStatement {
+    Query::select()
+        .expr(Expr::val(1))
+        .from(revoked_token::Entity)
+        .and_where(Expr::col(revoked_token::Column::Jti).eq(jti))
+        .to_owned()
 }

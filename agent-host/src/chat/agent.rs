@@ -405,7 +405,7 @@ impl Turn {
                 },
             )
             .await?;
-        Ok(conversations.touch(self.conversation_id).await?)
+        Ok(())
     }
 }
 

@@ -8,8 +8,8 @@
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, SqlErr, TransactionTrait,
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, Set,
+    SqlErr, TransactionTrait,
 };
 use todo_mcp::{db::SelectExt as _, task::UserId};
 use uuid::Uuid;
@@ -238,28 +238,12 @@ impl ConversationStore {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let seq = self.last_seq(conversation_id).await? + 1;
             let created_at = now();
-            let row = message::ActiveModel {
-                id: Set(new.id),
-                conversation_id: Set(conversation_id),
-                seq: Set(seq),
-                role: Set(role_name(new.role).to_owned()),
-                content: Set(new.content.clone()),
-                tool_calls: Set(tool_calls.clone()),
-                tool_call_id: Set(new.tool_call_id.clone()),
-                tool_name: Set(new.tool_name.clone()),
-                is_error: Set(new.is_error),
-                status: Set(status_name(new.status).to_owned()),
-                created_at: Set(created_at),
-                summary: Set(new.summary.clone()),
-                superseded: Set(false),
-            };
-            match message::Entity::insert(row)
-                .exec_without_returning(&self.db)
+            match self
+                .insert_next(conversation_id, &new, tool_calls.clone(), created_at)
                 .await
             {
-                Ok(_) => {
+                Ok(seq) => {
                     return Ok(StoredMessage {
                         id: new.id,
                         seq,
@@ -289,6 +273,73 @@ impl ConversationStore {
                 Err(err) => return Err(err.into()),
             }
         }
+    }
+
+    /// Stores `new` after the conversation's last message in one statement (`INSERT ...
+    /// SELECT MAX(seq) + 1 ... RETURNING seq`), and answers its `seq`. The trigger
+    /// `messages_touch_conversation` moves the conversation's `updated_at` in the same
+    /// statement.
+    async fn insert_next(
+        &self,
+        conversation_id: Uuid,
+        new: &NewMessage,
+        tool_calls: Option<String>,
+        created_at: DateTime<Utc>,
+    ) -> Result<i64, DbErr> {
+        use message::Column;
+        use sea_orm::{
+            ConnectionTrait as _, ExprTrait as _,
+            sea_query::{Expr, Func, Query},
+        };
+        let next_seq = Expr::expr(Func::coalesce([
+            Expr::col(Column::Seq).max(),
+            Expr::val(0_i64).into(),
+        ]))
+        .add(1_i64);
+        let values = Query::select()
+            .expr(Expr::val(new.id))
+            .expr(Expr::val(conversation_id))
+            .expr(next_seq)
+            .expr(Expr::val(role_name(new.role)))
+            .expr(Expr::val(new.content.clone()))
+            .expr(Expr::val(tool_calls))
+            .expr(Expr::val(new.tool_call_id.clone()))
+            .expr(Expr::val(new.tool_name.clone()))
+            .expr(Expr::val(new.is_error))
+            .expr(Expr::val(status_name(new.status)))
+            .expr(Expr::val(created_at))
+            .expr(Expr::val(new.summary.clone()))
+            .expr(Expr::val(false))
+            .from(message::Entity)
+            .and_where(Expr::col(Column::ConversationId).eq(conversation_id))
+            .to_owned();
+        let insert = Query::insert()
+            .into_table(message::Entity)
+            .columns([
+                Column::Id,
+                Column::ConversationId,
+                Column::Seq,
+                Column::Role,
+                Column::Content,
+                Column::ToolCalls,
+                Column::ToolCallId,
+                Column::ToolName,
+                Column::IsError,
+                Column::Status,
+                Column::CreatedAt,
+                Column::Summary,
+                Column::Superseded,
+            ])
+            .select_from(values)
+            .map_err(|err| DbErr::Custom(err.to_string()))?
+            .returning_col(Column::Seq)
+            .to_owned();
+        let row = self
+            .db
+            .query_one(&insert)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotInserted)?;
+        row.try_get::<i64>("", "seq")
     }
 
     /// Marks the conversation as active now, for the newest-first list.
@@ -367,19 +418,6 @@ impl ConversationStore {
             messages,
             next_before,
         })
-    }
-
-    async fn last_seq(&self, conversation_id: Uuid) -> Result<i64, DbErr> {
-        // MAX answers one row without a LIMIT (see `SelectExt`), from the (conversation, seq)
-        // index.
-        let last = message::Entity::find()
-            .select_only()
-            .column_as(message::Column::Seq.max(), "seq")
-            .filter(message::Column::ConversationId.eq(conversation_id))
-            .into_tuple::<Option<i64>>()
-            .all(&self.db)
-            .await?;
-        Ok(last.into_iter().flatten().next().unwrap_or(0))
     }
 }
 

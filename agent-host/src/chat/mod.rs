@@ -253,13 +253,14 @@ impl ChatService {
                     .supersede_after_last_user_message(conversation.id)
                     .await?
                     .ok_or(ChatError::NothingToRetry)?;
+                // No message is stored, so no trigger marks the conversation as active.
+                self.conversations
+                    .touch(conversation.id)
+                    .await
+                    .map_err(ConversationError::from)?;
                 conversation
             }
         };
-        self.conversations
-            .touch(conversation.id)
-            .await
-            .map_err(ConversationError::from)?;
         let (sender, events) = mpsc::channel(EVENT_BUFFER);
         // A child of the request's span: every line of the turn names the request, the user
         // and the conversation, though the turn outlives the handler.
