@@ -63,6 +63,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "password",
             "text",
             "error",
+            "event_stream",
             "auth_routes",
             "task_routes",
             "chat_routes",

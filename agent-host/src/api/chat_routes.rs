@@ -8,21 +8,21 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
-use futures::{StreamExt as _, stream::BoxStream};
-use poem::{IntoResponse, Request, Response, middleware::ReqId, web::sse::Event};
+use futures::stream::BoxStream;
+use poem::{IntoResponse, Request, Response, middleware::ReqId};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Path, Query},
     payload::{EventStream, Json, Payload as _},
     registry::{MetaMediaType, MetaResponse, MetaResponses, Registry},
-    types::{ToJSON as _, Type as _},
+    types::Type as _,
 };
 use serde_json::Value;
-use tokio_stream::wrappers::ReceiverStream;
 use uuid::Uuid;
 
 use super::{
     error::{ApiError, ErrorResponse},
+    event_stream::event_stream,
     tags::ApiTags,
     text::Text,
     timestamp::Timestamp,
@@ -172,16 +172,16 @@ pub enum DeletedConversation {
     Deleted,
 }
 
-/// The chat answer: a stream of events, or one JSON reply.
+/// The chat answer: a stream of events ([`event_stream`]), or one JSON reply.
 pub enum ChatResponse {
-    Stream(EventStream<BoxStream<'static, ChatEvent>>),
+    Stream(Response),
     Json(Json<ChatReply>),
 }
 
 impl IntoResponse for ChatResponse {
     fn into_response(self) -> Response {
         match self {
-            ChatResponse::Stream(stream) => stream.into_response(),
+            ChatResponse::Stream(stream) => stream,
             ChatResponse::Json(json) => json.into_response(),
         }
     }
@@ -268,16 +268,10 @@ impl ChatApi {
                 collect(started.conversation_id, started.events).await?,
             )));
         }
-        let mut next_id = 0_u64;
-        let events = ReceiverStream::new(started.events).boxed();
-        Ok(ChatResponse::Stream(
-            EventStream::new(events)
-                .keep_alive(self.heartbeat)
-                .to_event(move |event| {
-                    next_id += 1;
-                    Event::message(event.to_json_string()).id(next_id.to_string())
-                }),
-        ))
+        Ok(ChatResponse::Stream(event_stream(
+            started.events,
+            self.heartbeat,
+        )))
     }
 
     /// The user's conversations, most recently active first.

@@ -5,6 +5,7 @@
 pub mod auth_routes;
 pub mod chat_routes;
 pub mod error;
+pub mod event_stream;
 pub mod password;
 mod schema;
 pub mod tags;
