@@ -98,11 +98,11 @@ impl OpenAiModel {
         &self,
         request: ModelRequest<'_>,
     ) -> Result<ModelStream, ModelError> {
-        let body = self.request(&request);
         let started = Instant::now();
         let mut attempt = 1;
         loop {
-            let failure = match self.open(body.clone()).await {
+            // Built again for each attempt rather than cloned: most turns make one.
+            let failure = match self.open(self.request(&request)).await {
                 Ok(stream) => return Ok(stream),
                 Err(failure) => failure,
             };
