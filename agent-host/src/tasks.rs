@@ -59,10 +59,13 @@ pub struct TaskGateway {
     sessions: Arc<Mutex<HashMap<UserId, CachedSession>>>,
 }
 
+/// A session's tools, listed once and shared by every use of the session.
+type ToolList = Arc<OnceCell<Vec<Tool>>>;
+
 struct CachedSession {
     client: Arc<TaskClient>,
     /// The server's tools, listed once per session: they do not change while it is open.
-    tools: Arc<OnceCell<Vec<Tool>>>,
+    tools: ToolList,
     reuse_until: Option<Instant>,
 }
 
@@ -117,7 +120,7 @@ impl ToolOutcome {
 /// An MCP session for one user.
 pub struct TaskSession {
     client: Arc<TaskClient>,
-    tools: Arc<OnceCell<Vec<Tool>>>,
+    tools: ToolList,
     user: UserId,
     sessions: Arc<Mutex<HashMap<UserId, CachedSession>>>,
     /// Sent with every call (`_meta` baggage), so the server's log lines name the request.
@@ -162,12 +165,7 @@ impl TaskGateway {
         Ok(self.session(user, client, tools))
     }
 
-    fn session(
-        &self,
-        user: UserId,
-        client: Arc<TaskClient>,
-        tools: Arc<OnceCell<Vec<Tool>>>,
-    ) -> TaskSession {
+    fn session(&self, user: UserId, client: Arc<TaskClient>, tools: ToolList) -> TaskSession {
         TaskSession {
             client,
             tools,
@@ -177,7 +175,7 @@ impl TaskGateway {
         }
     }
 
-    fn cached(&self, user: UserId) -> Option<(Arc<TaskClient>, Arc<OnceCell<Vec<Tool>>>)> {
+    fn cached(&self, user: UserId) -> Option<(Arc<TaskClient>, ToolList)> {
         let mut sessions = self.sessions.lock().ok()?;
         let usable = sessions.get(&user).is_some_and(|session| {
             !session.client.is_closed()

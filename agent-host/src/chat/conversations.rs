@@ -293,7 +293,7 @@ impl ConversationStore {
         };
         let next_seq = Expr::expr(Func::coalesce([
             Expr::col(Column::Seq).max(),
-            Expr::val(0_i64).into(),
+            Expr::val(0_i64),
         ]))
         .add(1_i64);
         let values = Query::select()
