@@ -109,14 +109,36 @@ impl HashGate {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<Result<T, tokio::task::JoinError>, Busy> {
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let waiting = Waiting::join(&self.waiting);
+        if waiting.ahead >= self.max_waiting {
             return Err(Busy);
         }
         let permit = self.running.acquire().await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        // Counted as waiting until here, even when the caller gives up while it waits (a
+        // client that leaves drops this future).
+        drop(waiting);
         let _permit = permit.map_err(|_| Busy)?;
         Ok(tokio::task::spawn_blocking(work).await)
+    }
+}
+
+/// A place in the [`HashGate`]'s queue, left when dropped.
+struct Waiting<'a> {
+    count: &'a AtomicUsize,
+    /// How many were waiting before this one.
+    ahead: usize,
+}
+
+impl<'a> Waiting<'a> {
+    fn join(count: &'a AtomicUsize) -> Self {
+        let ahead = count.fetch_add(1, Ordering::AcqRel);
+        Self { count, ahead }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -343,6 +365,24 @@ mod tests {
         release.send(()).unwrap();
         assert!(running.await.unwrap().is_ok());
         assert_eq!(queued.await.unwrap().unwrap().unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_gives_up_while_waiting_leaves_the_queue() {
+        let gate = Arc::new(HashGate::new(1, 1));
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let running = {
+            let gate = gate.clone();
+            tokio::spawn(async move { gate.run(move || wait.recv().ok()).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Waits behind the running hash, then gives up.
+        let gave_up = tokio::time::timeout(Duration::from_millis(50), gate.run(|| 1)).await;
+        assert!(gave_up.is_err());
+        release.send(()).unwrap();
+        assert!(running.await.unwrap().is_ok());
+        // Its place in the queue was freed: a new caller gets through.
+        assert_eq!(gate.run(|| 2).await.unwrap().unwrap(), 2);
     }
 
     #[test]
