@@ -55,9 +55,9 @@ impl<K: Hash + Eq + Clone> RateLimit<K> {
 
     /// Takes one token of `key`'s bucket, or says how long until there is one.
     pub fn check(&self, key: &K) -> Result<(), RetryAfter> {
-        self.limiter.check_key(key).map_err(|not_until| {
-            RetryAfter(not_until.wait_time_from(governor::clock::DefaultClock::default().now()))
-        })
+        self.limiter
+            .check_key(key)
+            .map_err(|not_until| RetryAfter(not_until.wait_time_from(self.limiter.clock().now())))
     }
 
     /// Forgets keys whose buckets are full again, so the map only holds recent clients.
