@@ -23,7 +23,12 @@ pub const MAX_HEADERS: usize = 100;
 /// [`MAX_HEADERS`], with the error JSON. (Far larger heads are refused by hyper itself, without
 /// a body.)
 pub async fn limit_head<E: Endpoint>(endpoint: Arc<E>, req: Request) -> poem::Result<Response> {
-    if req.uri().to_string().len() > MAX_URI_BYTES {
+    // Requests name their target in origin form (path and query), which is what is counted.
+    let uri_bytes = req
+        .uri()
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if uri_bytes > MAX_URI_BYTES {
         return Err(poem::Error::from_status(StatusCode::URI_TOO_LONG));
     }
     let header_bytes: usize = req

@@ -92,7 +92,7 @@ pub fn check_message(body: &[u8]) -> Result<(), Response> {
             ));
         }
     }
-    if serde_json::from_value::<rmcp::model::ClientJsonRpcMessage>(message.clone()).is_err() {
+    if <rmcp::model::ClientJsonRpcMessage as serde::Deserialize>::deserialize(&message).is_err() {
         return Err(error_response(
             StatusCode::BAD_REQUEST,
             id,

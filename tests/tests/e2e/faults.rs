@@ -90,14 +90,27 @@ impl Load {
     }
 }
 
+/// A load client: every request bounded, a little past what the host may take.
+fn load_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(REQUEST_BOUND + Duration::from_secs(5))
+        .build()
+        .expect("a client")
+}
+
+/// The status and error code of an answer that was not a success.
+async fn refusal(response: reqwest::Response) -> (StatusCode, String) {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or_default();
+    let code = body["error"]["code"].as_str().unwrap_or("(no error JSON)");
+    (status, code.to_owned())
+}
+
 /// Sends chat messages one after another; each counts as acknowledged when its stream's
 /// `start` event arrives (the message is stored before it), and the client leaves then.
 async fn send_messages(base: &str, user: &ApiUser, stop: &AtomicBool) -> Outcomes {
     use futures::StreamExt as _;
-    let client = reqwest::Client::builder()
-        .timeout(REQUEST_BOUND + Duration::from_secs(5))
-        .build()
-        .expect("a client");
+    let client = load_client();
     let mut outcomes = Outcomes::default();
     let mut n = 0;
     while !stop.load(Ordering::SeqCst) {
@@ -124,10 +137,7 @@ async fn send_messages(base: &str, user: &ApiUser, stop: &AtomicBool) -> Outcome
                 }
             }
             Ok(response) => {
-                let status = response.status();
-                let body: Value = response.json().await.unwrap_or_default();
-                let code = body["error"]["code"].as_str().unwrap_or("(no error JSON)");
-                outcomes.refused.push((status, code.to_owned()));
+                outcomes.refused.push(refusal(response).await);
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             Err(_) => {
@@ -165,10 +175,7 @@ async fn stored_messages(url: &str, user: &ApiUser) -> HashSet<String> {
 const LOAD_ENV: [(&str, &str); 1] = [("CHAT_MESSAGES_PER_MINUTE", "100000")];
 
 async fn create_tasks(base: &str, user: &ApiUser, worker: usize, stop: &AtomicBool) -> Outcomes {
-    let client = reqwest::Client::builder()
-        .timeout(REQUEST_BOUND + Duration::from_secs(5))
-        .build()
-        .expect("a client");
+    let client = load_client();
     let mut outcomes = Outcomes::default();
     let mut n = 0;
     while !stop.load(Ordering::SeqCst) {
@@ -187,12 +194,7 @@ async fn create_tasks(base: &str, user: &ApiUser, worker: usize, stop: &AtomicBo
                 outcomes.acknowledged.push(title);
                 continue;
             }
-            Ok(response) => {
-                let status = response.status();
-                let body: Value = response.json().await.unwrap_or_default();
-                let code = body["error"]["code"].as_str().unwrap_or("(no error JSON)");
-                outcomes.refused.push((status, code.to_owned()));
-            }
+            Ok(response) => outcomes.refused.push(refusal(response).await),
             Err(_) => outcomes.unanswered += 1,
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
