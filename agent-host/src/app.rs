@@ -22,7 +22,7 @@ use todo_mcp::{
     net::{ConnectionLimits, HttpServer},
     store::TaskStore,
 };
-use todo_migrations::{HostMigrator, MigratorTrait as _, TaskMigrator};
+use todo_migrations::{HostMigrator, TaskMigrator};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
@@ -78,7 +78,7 @@ impl App {
     ) -> anyhow::Result<Self> {
         let bound = server.local_addr().unwrap_or(config.bind);
         let db = db::connect(&config.database_url).await?;
-        HostMigrator::up(&db, None)
+        todo_migrations::up::<HostMigrator>(&db)
             .await
             .with_context(|| format!("run the host migrations on {}", config.database_url))?;
         let keys = TokenKeys::new(secret);
@@ -92,9 +92,11 @@ impl App {
             ),
             None => {
                 // The embedded task server shares the pool; only its store touches its tables.
-                TaskMigrator::up(&db, None).await.with_context(|| {
-                    format!("run the task migrations on {}", config.database_url)
-                })?;
+                todo_migrations::up::<TaskMigrator>(&db)
+                    .await
+                    .with_context(|| {
+                        format!("run the task migrations on {}", config.database_url)
+                    })?;
                 let store = TaskStore::new(db.clone());
                 (
                     TaskGateway::new(TaskTarget::Embedded(store.clone())),

@@ -10,7 +10,7 @@ use todo_mcp::{
     auth::{Audience, JwtSecret, TokenKeys},
     db,
 };
-use todo_migrations::{HostMigrator, MigratorTrait as _, TaskMigrator};
+use todo_migrations::{HostMigrator, TaskMigrator};
 
 use crate::{accounts::AccountStore, app::App, config::Config, limits::Limits};
 
@@ -50,10 +50,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve(config).await,
         Command::Migrate => {
             let db = db::connect(&config.database_url).await?;
-            TaskMigrator::up(&db, None)
+            todo_migrations::up::<TaskMigrator>(&db)
                 .await
                 .context("run the task migrations")?;
-            HostMigrator::up(&db, None)
+            todo_migrations::up::<HostMigrator>(&db)
                 .await
                 .context("run the host migrations")?;
             tracing::info!(database = %config.database_url, "all tables are up to date");
@@ -62,7 +62,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token { email, days } => {
             let secret = jwt_secret(&config)?;
             let db = db::connect(&config.database_url).await?;
-            HostMigrator::up(&db, None)
+            todo_migrations::up::<HostMigrator>(&db)
                 .await
                 .context("run the host migrations")?;
             let account = AccountStore::new(db, Limits::new(&config.abuse))

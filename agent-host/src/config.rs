@@ -31,8 +31,8 @@ pub struct Config {
     pub bind: SocketAddr,
     /// `DATABASE_URL`: a SQLite file under `./data/` by default; with `SQLITE_SYNCHRONOUS`.
     pub database_url: DatabaseUrl,
-    /// `JWT_SECRET`: required in production; in developer mode a generated secret kept in
-    /// `./data/jwt_secret` stands in when it is not set.
+    /// `JWT_SECRET`: required in production and with PostgreSQL; in developer mode on SQLite a
+    /// generated secret kept in `./data/jwt_secret` stands in when it is not set.
     pub jwt_secret: Option<JwtSecret>,
     /// `PUBLIC_BASE_URL`: the address people use; see [`Config::public_base_url`].
     pub public_base_url: Option<Url>,
@@ -271,6 +271,15 @@ impl Config {
                     .to_owned(),
             ));
         }
+        // Hosts that share a PostgreSQL database must accept each other's tokens, and a
+        // generated secret would differ per machine: it is for SQLite only.
+        if jwt_secret.is_none() && !database_url.is_sqlite() {
+            return Err(bad(
+                "JWT_SECRET",
+                "is not set; with a PostgreSQL DATABASE_URL every host sharing the database needs the same secret (a generated one is for SQLite only)"
+                    .to_owned(),
+            ));
+        }
         let public_base_url = set("PUBLIC_BASE_URL")
             .map(|raw| http_url(&raw))
             .transpose()
@@ -357,6 +366,19 @@ mod tests {
     }
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_generated_secret_is_for_sqlite_only() {
+        let developer = ("APP_MODE", "developer");
+        let config = parse(&[developer]).unwrap();
+        assert!(config.jwt_secret.is_none() && config.security().generate_missing_secret);
+        let postgres = ("DATABASE_URL", "postgres://todo@db.internal/todo");
+        let err = parse(&[developer, postgres]).unwrap_err();
+        assert_eq!(err.variable, "JWT_SECRET");
+        assert!(err.problem.contains("PostgreSQL"), "{}", err.problem);
+        let config = parse(&[developer, postgres, ("JWT_SECRET", SECRET)]).unwrap();
+        assert!(!config.database_url.is_sqlite());
+    }
 
     #[test]
     fn production_is_the_default_and_needs_a_secret() {

@@ -8,6 +8,7 @@
 //!
 //! Every migration is written once for SQLite and PostgreSQL and has a `down`.
 
+mod guard;
 mod m20261125_000001_create_tasks;
 mod m20261125_000002_create_host_tables;
 mod m20261204_000003_message_summaries_and_retries;
@@ -16,6 +17,8 @@ mod m20261204_000005_unicode_task_text;
 mod m20261204_000006_unicode_emails;
 mod m20261204_000007_conversation_activity;
 pub mod text;
+
+pub use guard::up;
 
 pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::{MigrationTrait, prelude::*, sea_orm::DynIden};

@@ -108,8 +108,12 @@ async fn run_all() {
         let reader = new_user();
         seed(&store, reader).await;
 
-        rows.extend(store_rows(backend, &store, reader).await);
         cpu_lines.extend(stdio_cpu_lines(backend, &db, reader).await);
+        // `cargo bench -p todo-tests --bench mcp -- cpu` prints the CPU-per-call lines only.
+        if std::env::args().any(|arg| arg == "cpu") {
+            continue;
+        }
+        rows.extend(store_rows(backend, &store, reader).await);
         for path in ["in-process", JSON_PIPE, "stdio", RAW_STDIO] {
             let writer = connect(path, &db, &store, new_user()).await;
             rows.push(
@@ -141,7 +145,9 @@ async fn run_all() {
             );
         }
     }
-    print_table(&rows);
+    if !rows.is_empty() {
+        print_table(&rows);
+    }
     print_cpu_lines(&cpu_lines);
 }
 

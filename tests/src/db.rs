@@ -2,7 +2,7 @@
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use todo_mcp::db::DatabaseUrl;
-use todo_migrations::{HostMigrator, MigratorTrait as _, TaskMigrator};
+use todo_migrations::{HostMigrator, TaskMigrator};
 use uuid::Uuid;
 
 use crate::skip::skip;
@@ -54,17 +54,41 @@ impl TestDb {
         }
     }
 
-    async fn sqlite() -> Self {
+    /// Like [`TestDb::create`], with no tables at all: for tests of the migrations themselves.
+    pub async fn create_empty(backend: Backend, test: &str) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => Some(Self::sqlite_file()),
+            Backend::Postgres => match std::env::var("TEST_DATABASE_URL") {
+                Ok(admin_url) if !admin_url.trim().is_empty() => {
+                    Some(Self::postgres_from(admin_url.trim(), "template0").await)
+                }
+                _ => {
+                    skip(
+                        test,
+                        "needs PostgreSQL; set TEST_DATABASE_URL=postgres://user@host:5432/db (a role that may create databases)",
+                    );
+                    None
+                }
+            },
+        }
+    }
+
+    /// A SQLite file, not yet created, in a new temporary directory.
+    fn sqlite_file() -> Self {
         let dir = tempfile::tempdir().expect("create a temporary directory");
-        let url = format!("sqlite://{}/todo.db", dir.path().display());
-        let db = todo_mcp::db::connect(&url.parse().expect("valid SQLite URL"))
+        Self {
+            url: format!("sqlite://{}/todo.db", dir.path().display()),
+            cleanup: Cleanup::Sqlite { _dir: dir },
+        }
+    }
+
+    async fn sqlite() -> Self {
+        let test_db = Self::sqlite_file();
+        let db = todo_mcp::db::connect(&test_db.database_url())
             .await
             .expect("open the SQLite test database");
         migrate(&db).await;
-        Self {
-            url,
-            cleanup: Cleanup::Sqlite { _dir: dir },
-        }
+        test_db
     }
 
     async fn postgres(admin_url: &str) -> Self {
@@ -72,6 +96,10 @@ impl TestDb {
             .get_or_init(|| migrated_template(admin_url))
             .await
             .clone();
+        Self::postgres_from(admin_url, &template).await
+    }
+
+    async fn postgres_from(admin_url: &str, template: &str) -> Self {
         let name = format!("todo_test_{}", Uuid::new_v4().simple());
         let admin = Database::connect(admin_url)
             .await
@@ -217,10 +245,10 @@ fn executable_fingerprint() -> u64 {
 }
 
 async fn migrate(db: &DatabaseConnection) {
-    TaskMigrator::up(db, None)
+    todo_migrations::up::<TaskMigrator>(db)
         .await
         .expect("run the task migrations");
-    HostMigrator::up(db, None)
+    todo_migrations::up::<HostMigrator>(db)
         .await
         .expect("run the host migrations");
 }

@@ -9,10 +9,10 @@ mod select;
 use std::{fmt, path::Path, str::FromStr, time::Duration};
 
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DbErr,
+    ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr,
     sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
 };
-use todo_migrations::{MigratorTrait as _, TaskMigrator};
+use todo_migrations::TaskMigrator;
 
 pub use select::SelectExt;
 
@@ -21,6 +21,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/todo.db";
 
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const SQLITE_MAX_CONNECTIONS: u32 = 4;
+const SQLITE_CONNECT_RETRY: Duration = Duration::from_millis(20);
 const POSTGRES_MAX_CONNECTIONS: u32 = 16;
 const POSTGRES_PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -203,18 +204,40 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, ConnectErr
                 .test_before_acquire_if_idle_for(POSTGRES_PING_IF_IDLE_FOR);
         }
     }
-    Database::connect(options)
-        .await
-        .map_err(|source| ConnectError::Connect {
-            url: url.to_string(),
-            source,
-        })
+    let started = std::time::Instant::now();
+    loop {
+        match Database::connect(options.clone()).await {
+            // Processes that open a new SQLite file at the same moment race to switch it to WAL,
+            // which SQLite refuses with "database is locked" without waiting: try again.
+            Err(err) if is_sqlite_locked(&err) && started.elapsed() < SQLITE_BUSY_TIMEOUT => {
+                tokio::time::sleep(SQLITE_CONNECT_RETRY).await;
+            }
+            connected => {
+                return connected.map_err(|source| ConnectError::Connect {
+                    url: url.to_string(),
+                    source,
+                });
+            }
+        }
+    }
+}
+
+/// `SQLITE_BUSY` (5) or `SQLITE_LOCKED` (6), with any extended code.
+fn is_sqlite_locked(err: &DbErr) -> bool {
+    let DbErr::Conn(RuntimeErr::SqlxError(err)) = err else {
+        return false;
+    };
+    let Some(code) = err.as_database_error().and_then(|err| err.code()) else {
+        return false;
+    };
+    code.parse::<i32>()
+        .is_ok_and(|code| matches!(code & 0xff, 5 | 6))
 }
 
 /// Connects and runs the task migrations, as every `todo-mcp` command does at start.
 pub async fn connect_and_migrate(url: &DatabaseUrl) -> Result<DatabaseConnection, ConnectError> {
     let db = connect(url).await?;
-    TaskMigrator::up(&db, None)
+    todo_migrations::up::<TaskMigrator>(&db)
         .await
         .map_err(|source| ConnectError::Migrate {
             url: url.to_string(),

@@ -2,6 +2,8 @@
 //! NFC, search text and tags case-folded (two spellings of a tag merged), emails folded
 //! unless that would merge two accounts. Run on both databases by rolling the two migrations
 //! back, writing rows the way the old code did, and migrating again.
+//!
+//! And processes that start together on a fresh database take turns at the migrations.
 
 use sea_orm::{ConnectionTrait as _, DatabaseConnection, Statement};
 use todo_migrations::{HostMigrator, MigratorTrait as _, TaskMigrator};
@@ -122,5 +124,46 @@ async fn existing_rows_are_brought_to_the_unicode_rule() {
             emails.contains(&"straße@example.com".to_owned()),
             "{emails:?}"
         );
+    }
+}
+
+/// Several processes starting at once on a fresh database (hosts with their embedded task
+/// server, standalone task servers): every one of them comes up, and each migration is
+/// recorded once. Each "process" here is a pool of its own, so PostgreSQL sees separate
+/// sessions exactly as it would from separate machines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_starting_together_take_turns_at_the_migrations() {
+    const PROCESSES: usize = 6;
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(test_db) = TestDb::create_empty(backend, "migrations::concurrent").await else {
+            continue;
+        };
+        let url = test_db.database_url();
+        let starts = (0..PROCESSES).map(|process| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                // Half start as hosts (both migrators), half as task servers.
+                let db = todo_mcp::db::connect_and_migrate(&url).await?;
+                if process % 2 == 0 {
+                    todo_migrations::up::<HostMigrator>(&db).await?;
+                }
+                db.close().await?;
+                anyhow::Ok(())
+            })
+        });
+        for started in futures::future::join_all(starts).await {
+            started
+                .expect("the start-up task ran")
+                .unwrap_or_else(|err| panic!("{backend:?}: a process failed to start: {err:#}"));
+        }
+        for (table, migrations) in [
+            ("seaql_migrations_tasks", TaskMigrator::migrations().len()),
+            ("seaql_migrations_host", HostMigrator::migrations().len()),
+        ] {
+            let recorded = test_db
+                .count(&format!(r#"SELECT COUNT(*) AS n FROM "{table}""#))
+                .await;
+            assert_eq!(recorded, migrations as i64, "{backend:?} {table}");
+        }
     }
 }
