@@ -37,40 +37,18 @@ impl TestDb {
     /// A new database on `backend`, or `None` (after reporting the skip) when PostgreSQL is
     /// wanted but `TEST_DATABASE_URL` is not set.
     pub async fn create(backend: Backend, test: &str) -> Option<Self> {
-        match backend {
-            Backend::Sqlite => Some(Self::sqlite().await),
-            Backend::Postgres => match std::env::var("TEST_DATABASE_URL") {
-                Ok(admin_url) if !admin_url.trim().is_empty() => {
-                    Some(Self::postgres(admin_url.trim()).await)
-                }
-                _ => {
-                    skip(
-                        test,
-                        "needs PostgreSQL; set TEST_DATABASE_URL=postgres://user@host:5432/db (a role that may create databases)",
-                    );
-                    None
-                }
-            },
-        }
+        Some(match backend {
+            Backend::Sqlite => Self::sqlite().await,
+            Backend::Postgres => Self::postgres(&postgres_admin_url(test)?).await,
+        })
     }
 
     /// Like [`TestDb::create`], with no tables at all: for tests of the migrations themselves.
     pub async fn create_empty(backend: Backend, test: &str) -> Option<Self> {
-        match backend {
-            Backend::Sqlite => Some(Self::sqlite_file()),
-            Backend::Postgres => match std::env::var("TEST_DATABASE_URL") {
-                Ok(admin_url) if !admin_url.trim().is_empty() => {
-                    Some(Self::postgres_from(admin_url.trim(), "template0").await)
-                }
-                _ => {
-                    skip(
-                        test,
-                        "needs PostgreSQL; set TEST_DATABASE_URL=postgres://user@host:5432/db (a role that may create databases)",
-                    );
-                    None
-                }
-            },
-        }
+        Some(match backend {
+            Backend::Sqlite => Self::sqlite_file(),
+            Backend::Postgres => Self::postgres_from(&postgres_admin_url(test)?, "template0").await,
+        })
     }
 
     /// A SQLite file, not yet created, in a new temporary directory.
@@ -242,6 +220,20 @@ fn executable_fingerprint() -> u64 {
         }
     }
     hasher.finish()
+}
+
+/// `TEST_DATABASE_URL`, or `None` after reporting that `test` skips its PostgreSQL part.
+fn postgres_admin_url(test: &str) -> Option<String> {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(admin_url) if !admin_url.trim().is_empty() => Some(admin_url.trim().to_owned()),
+        _ => {
+            skip(
+                test,
+                "needs PostgreSQL; set TEST_DATABASE_URL=postgres://user@host:5432/db (a role that may create databases)",
+            );
+            None
+        }
+    }
 }
 
 async fn migrate(db: &DatabaseConnection) {
