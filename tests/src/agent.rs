@@ -58,6 +58,8 @@ pub struct AgentServer {
 
 enum Running {
     Process(Child),
+    /// Something else runs it, such as hosts behind a balancer.
+    Elsewhere,
     InProcess {
         stop: CancellationToken,
         served: Option<JoinHandle<std::io::Result<()>>>,
@@ -208,6 +210,16 @@ impl ApiResponse {
 }
 
 impl AgentServer {
+    /// The API at `base` (`http://host:port`, no trailing slash), served by something the test
+    /// runs some other way (a balancer in front of hosts).
+    pub fn elsewhere(base: String) -> Self {
+        Self {
+            base,
+            http: http_client(),
+            running: Running::Elsewhere,
+        }
+    }
+
     /// An in-process server on `db` with the given configuration variables.
     pub async fn start(db: &TestDb, extra_env: &[(&str, &str)]) -> Self {
         extra_env
@@ -320,7 +332,7 @@ impl AgentServer {
     pub fn pid(&self) -> Option<u32> {
         match &self.running {
             Running::Process(child) => child.id(),
-            Running::InProcess { .. } => None,
+            Running::InProcess { .. } | Running::Elsewhere => None,
         }
     }
 
@@ -328,7 +340,7 @@ impl AgentServer {
     pub async fn wait(&mut self) -> Option<std::process::ExitStatus> {
         match &mut self.running {
             Running::Process(child) => child.wait().await.ok(),
-            Running::InProcess { .. } => None,
+            Running::InProcess { .. } | Running::Elsewhere => None,
         }
     }
 

@@ -13,6 +13,7 @@
 //!   client, and typed helpers to call the task tools.
 
 pub mod agent;
+pub mod balancer;
 pub mod browser;
 pub mod chat;
 pub mod db;

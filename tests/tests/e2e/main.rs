@@ -13,6 +13,7 @@ mod limits;
 mod migrations;
 mod process;
 mod python_sdk;
+mod scale_out;
 mod security;
 mod slow_clients;
 mod stdio;
