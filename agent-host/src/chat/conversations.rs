@@ -8,8 +8,8 @@
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, Set,
-    SqlErr, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect as _, Set, SqlErr, TransactionTrait,
 };
 use todo_mcp::{db::SelectExt as _, task::UserId};
 use uuid::Uuid;
@@ -236,13 +236,24 @@ impl ConversationStore {
             .transpose()
             .map_err(ConversationError::Encode)?;
         let mut attempt = 0;
+        let mut contended = false;
         loop {
             attempt += 1;
             let created_at = now();
-            match self
-                .insert_next(conversation_id, &new, tool_calls.clone(), created_at)
+            let inserted = if contended {
+                self.insert_next_in_line(conversation_id, &new, tool_calls.clone(), created_at)
+                    .await
+            } else {
+                insert_next(
+                    &self.db,
+                    conversation_id,
+                    &new,
+                    tool_calls.clone(),
+                    created_at,
+                )
                 .await
-            {
+            };
+            match inserted {
                 Ok(seq) => {
                     return Ok(StoredMessage {
                         id: new.id,
@@ -258,10 +269,14 @@ impl ConversationStore {
                         summary: new.summary,
                     });
                 }
-                // Another turn of the same conversation took this seq first: take the next.
+                // Another message of the same conversation took this seq first: take the next,
+                // in line behind the others.
                 Err(err)
                     if attempt < APPEND_ATTEMPTS
-                        && matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {}
+                        && matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) =>
+                {
+                    contended = true;
+                }
                 Err(err)
                     if matches!(
                         err.sql_err(),
@@ -275,71 +290,27 @@ impl ConversationStore {
         }
     }
 
-    /// Stores `new` after the conversation's last message in one statement (`INSERT ...
-    /// SELECT MAX(seq) + 1 ... RETURNING seq`), and answers its `seq`. The trigger
-    /// `messages_touch_conversation` moves the conversation's `updated_at` in the same
-    /// statement.
-    async fn insert_next(
+    /// [`insert_next`] after a lost race for a `seq`, holding the conversation's row lock, so
+    /// that on PostgreSQL messages arriving at once are numbered one after another instead of
+    /// all retrying against each other (each statement there reads the rows committed before
+    /// it started). SQLite's write lock already orders them.
+    async fn insert_next_in_line(
         &self,
         conversation_id: Uuid,
         new: &NewMessage,
         tool_calls: Option<String>,
         created_at: DateTime<Utc>,
     ) -> Result<i64, DbErr> {
-        use message::Column;
-        use sea_orm::{
-            ConnectionTrait as _, ExprTrait as _,
-            sea_query::{Expr, Func, Query},
-        };
-        let next_seq = Expr::expr(Func::coalesce([
-            Expr::col(Column::Seq).max(),
-            Expr::val(0_i64),
-        ]))
-        .add(1_i64);
-        let values = Query::select()
-            .expr(Expr::val(new.id))
-            .expr(Expr::val(conversation_id))
-            .expr(next_seq)
-            .expr(Expr::val(role_name(new.role)))
-            .expr(Expr::val(new.content.clone()))
-            .expr(Expr::val(tool_calls))
-            .expr(Expr::val(new.tool_call_id.clone()))
-            .expr(Expr::val(new.tool_name.clone()))
-            .expr(Expr::val(new.is_error))
-            .expr(Expr::val(status_name(new.status)))
-            .expr(Expr::val(created_at))
-            .expr(Expr::val(new.summary.clone()))
-            .expr(Expr::val(false))
-            .from(message::Entity)
-            .and_where(Expr::col(Column::ConversationId).eq(conversation_id))
-            .to_owned();
-        let insert = Query::insert()
-            .into_table(message::Entity)
-            .columns([
-                Column::Id,
-                Column::ConversationId,
-                Column::Seq,
-                Column::Role,
-                Column::Content,
-                Column::ToolCalls,
-                Column::ToolCallId,
-                Column::ToolName,
-                Column::IsError,
-                Column::Status,
-                Column::CreatedAt,
-                Column::Summary,
-                Column::Superseded,
-            ])
-            .select_from(values)
-            .map_err(|err| DbErr::Custom(err.to_string()))?
-            .returning_col(Column::Seq)
-            .to_owned();
-        let row = self
-            .db
-            .query_one(&insert)
-            .await?
-            .ok_or_else(|| DbErr::RecordNotInserted)?;
-        row.try_get::<i64>("", "seq")
+        let txn = self.db.begin().await?;
+        if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+            conversation::Entity::find_by_id(conversation_id)
+                .lock_exclusive()
+                .first(&txn)
+                .await?;
+        }
+        let seq = insert_next(&txn, conversation_id, new, tool_calls, created_at).await?;
+        txn.commit().await?;
+        Ok(seq)
     }
 
     /// Marks the conversation as active now, for the newest-first list.
@@ -519,6 +490,71 @@ pub fn status_name(status: MessageStatus) -> &'static str {
         MessageStatus::Cancelled => "cancelled",
         MessageStatus::Failed => "failed",
     }
+}
+
+/// Stores `new` after the conversation's last message in one statement (`INSERT ...
+/// SELECT MAX(seq) + 1 ... RETURNING seq`), and answers its `seq`. The trigger
+/// `messages_touch_conversation` moves the conversation's `updated_at` in the same statement.
+async fn insert_next(
+    db: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    new: &NewMessage,
+    tool_calls: Option<String>,
+    created_at: DateTime<Utc>,
+) -> Result<i64, DbErr> {
+    use message::Column;
+    use sea_orm::{
+        ExprTrait as _,
+        sea_query::{Expr, Func, Query},
+    };
+    let next_seq = Expr::expr(Func::coalesce([
+        Expr::col(Column::Seq).max(),
+        Expr::val(0_i64),
+    ]))
+    .add(1_i64);
+    let values = Query::select()
+        .expr(Expr::val(new.id))
+        .expr(Expr::val(conversation_id))
+        .expr(next_seq)
+        .expr(Expr::val(role_name(new.role)))
+        .expr(Expr::val(new.content.clone()))
+        .expr(Expr::val(tool_calls))
+        .expr(Expr::val(new.tool_call_id.clone()))
+        .expr(Expr::val(new.tool_name.clone()))
+        .expr(Expr::val(new.is_error))
+        .expr(Expr::val(status_name(new.status)))
+        .expr(Expr::val(created_at))
+        .expr(Expr::val(new.summary.clone()))
+        .expr(Expr::val(false))
+        .from(message::Entity)
+        .and_where(Expr::col(Column::ConversationId).eq(conversation_id))
+        .to_owned();
+    let insert = Query::insert()
+        .into_table(message::Entity)
+        .columns([
+            Column::Id,
+            Column::ConversationId,
+            Column::Seq,
+            Column::Role,
+            Column::Content,
+            Column::ToolCalls,
+            Column::ToolCallId,
+            Column::ToolName,
+            Column::IsError,
+            Column::Status,
+            Column::CreatedAt,
+            Column::Summary,
+            Column::Superseded,
+        ])
+        .select_from(values)
+        .map_err(|err| DbErr::Custom(err.to_string()))?
+        .returning_col(Column::Seq)
+        .to_owned();
+    let row = db
+        .query_one(&insert)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotInserted)?;
+    row.try_get::<i64>("", "seq")
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ with_fake_model!(
     another_users_conversation_is_not_found,
     conversations_are_listed_paged_and_deleted,
     bad_chat_requests_are_refused_and_change_nothing,
+    messages_arriving_at_once_are_all_stored_in_order,
 );
 
 async fn another_users_conversation_is_not_found(ctx: Ctx) {
@@ -211,4 +212,64 @@ async fn bad_chat_requests_are_refused_and_change_nothing(ctx: Ctx) {
     let listed = conversations_of(&ctx, &user).await;
     assert_eq!(listed.body["conversations"], json!([]));
     assert!(ctx.fake.requests().is_empty());
+}
+
+/// Many messages appended to one conversation at the same moment (several tabs, several hosts):
+/// every one is stored, each with a place of its own. On PostgreSQL they used to race for the
+/// same number and give up after a few tries (a 500 for the chat request).
+async fn messages_arriving_at_once_are_all_stored_in_order(ctx: Ctx) {
+    use todo_agent::chat::conversations::{ConversationStore, MessageStatus, NewMessage, Role};
+
+    const AT_ONCE: usize = 32;
+    let user = ctx.server.sign_up().await;
+    ctx.fake.push(Reply::text("Noted."));
+    let events = ctx.server.chat(&user, message("first")).await;
+    let conversation: uuid::Uuid = events[0].data["conversation_id"]
+        .as_str()
+        .expect("a conversation id")
+        .parse()
+        .expect("a UUID");
+    let store = ConversationStore::new(ctx.db.connect().await);
+    let appends = (0..AT_ONCE).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .append(
+                    conversation,
+                    NewMessage {
+                        id: uuid::Uuid::now_v7(),
+                        role: Role::User,
+                        content: format!("at once {i}"),
+                        tool_calls: Vec::new(),
+                        tool_call_id: None,
+                        tool_name: None,
+                        is_error: None,
+                        status: MessageStatus::Complete,
+                        summary: None,
+                    },
+                )
+                .await
+        })
+    });
+    let mut seqs = Vec::new();
+    for appended in futures::future::join_all(appends).await {
+        let stored = appended
+            .expect("the append task ran")
+            .unwrap_or_else(|err| panic!("a message was refused: {err}"));
+        seqs.push(stored.seq);
+    }
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), AT_ONCE, "each message has a place of its own");
+
+    let stored = stored_messages(&ctx, &user, &conversation.to_string()).await;
+    let contents: Vec<&str> = stored
+        .iter()
+        .map(|message| message["content"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(contents.len(), AT_ONCE + 2, "{contents:?}");
+    assert_eq!(contents[..2], ["first", "Noted."]);
+    for i in 0..AT_ONCE {
+        assert!(contents.contains(&format!("at once {i}").as_str()), "{contents:?}");
+    }
 }
