@@ -47,6 +47,9 @@ pub struct Turn {
     pub tasks: TaskGateway,
     pub user: UserId,
     pub conversation_id: Uuid,
+    /// The `seq` of the user message this turn answers. Its history ends there: messages sent
+    /// to the conversation while it runs (another tab, another host) are theirs to answer.
+    pub replying_to: i64,
     pub clock: UserClock,
     /// The HTTP request that started the turn, for the task server's logs.
     pub request_id: Option<String>,
@@ -209,7 +212,7 @@ impl Turn {
                 parameters: Value::Object((*tool.input_schema).clone()),
             })
             .collect();
-        let stored = history::load(&self.conversations, self.conversation_id)
+        let stored = history::load(&self.conversations, self.conversation_id, self.replying_to)
             .await
             .map_err(internal)?;
         let mut history = vec![ChatMessage::System(system_prompt(

@@ -20,16 +20,17 @@ pub const HISTORY_MAX_ROWS: usize = 250;
 /// The estimated tokens of history sent with each request.
 pub const HISTORY_TOKEN_BUDGET: usize = 6_000;
 
-/// The newest stored messages, in conversation order: enough to fill the budget, never more
-/// than [`HISTORY_MAX_ROWS`]. Each page is one indexed query, so a conversation's length does
+/// The newest stored messages up to `seq` `up_to`, in conversation order: enough to fill the
+/// budget, never more than [`HISTORY_MAX_ROWS`]. Each page is one indexed query, so a conversation's length does
 /// not change the cost.
 pub async fn load(
     store: &ConversationStore,
     conversation_id: Uuid,
+    up_to: i64,
 ) -> Result<Vec<StoredMessage>, ConversationError> {
     let mut rows: Vec<StoredMessage> = Vec::new();
     let mut tokens = 0;
-    let mut before = None;
+    let mut before = Some(up_to.saturating_add(1));
     loop {
         let page = store
             .page(conversation_id, before, HISTORY_PAGE_ROWS)

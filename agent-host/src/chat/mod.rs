@@ -239,7 +239,7 @@ impl ChatService {
         }
         // Before anything is stored: a refused message changes nothing.
         let slot = self.limits.start_turn(request.user)?;
-        let conversation = match request.input {
+        let (conversation, replying_to) = match request.input {
             TurnInput::Message(message) => {
                 self.store_user_message(request.user, request.conversation_id, &message)
                     .await?
@@ -249,7 +249,8 @@ impl ChatService {
                     .conversation_id
                     .ok_or(ChatError::RetryWithoutConversation)?;
                 let conversation = self.find(request.user, id).await?;
-                self.conversations
+                let retried = self
+                    .conversations
                     .supersede_after_last_user_message(conversation.id)
                     .await?
                     .ok_or(ChatError::NothingToRetry)?;
@@ -258,7 +259,7 @@ impl ChatService {
                     .touch(conversation.id)
                     .await
                     .map_err(ConversationError::from)?;
-                conversation
+                (conversation, retried.seq)
             }
         };
         let (sender, events) = mpsc::channel(EVENT_BUFFER);
@@ -277,6 +278,7 @@ impl ChatService {
             tasks: self.tasks.clone(),
             user: request.user,
             conversation_id: conversation.id,
+            replying_to,
             clock: request.clock,
             request_id: request.request_id,
             stopping: self.stopping.clone(),
@@ -306,7 +308,7 @@ impl ChatService {
         user: UserId,
         conversation_id: Option<Uuid>,
         message: &str,
-    ) -> Result<Conversation, ChatError> {
+    ) -> Result<(Conversation, i64), ChatError> {
         let message = todo_migrations::text::nfc(message.trim());
         let message = message.trim();
         if todo_migrations::text::is_blank(message) {
@@ -331,7 +333,8 @@ impl ChatService {
                 .await
                 .map_err(ConversationError::from)?,
         };
-        self.conversations
+        let stored = self
+            .conversations
             .append(
                 conversation.id,
                 NewMessage {
@@ -347,7 +350,7 @@ impl ChatService {
                 },
             )
             .await?;
-        Ok(conversation)
+        Ok((conversation, stored.seq))
     }
 
     /// Deletes the user's conversation `id` with its messages; replies to it running in this

@@ -11,6 +11,7 @@ with_fake_model!(
     conversations_are_listed_paged_and_deleted,
     bad_chat_requests_are_refused_and_change_nothing,
     messages_arriving_at_once_are_all_stored_in_order,
+    turns_running_at_once_each_answer_their_own_message,
 );
 
 async fn another_users_conversation_is_not_found(ctx: Ctx) {
@@ -270,6 +271,52 @@ async fn messages_arriving_at_once_are_all_stored_in_order(ctx: Ctx) {
     assert_eq!(contents.len(), AT_ONCE + 2, "{contents:?}");
     assert_eq!(contents[..2], ["first", "Noted."]);
     for i in 0..AT_ONCE {
-        assert!(contents.contains(&format!("at once {i}").as_str()), "{contents:?}");
+        assert!(
+            contents.contains(&format!("at once {i}").as_str()),
+            "{contents:?}"
+        );
     }
+}
+
+/// Messages sent to one conversation while earlier replies are still running: each turn's
+/// model request ends with the turn's own message, so every message is answered once (a turn
+/// used to read the newest message of the conversation, which could be another turn's).
+async fn turns_running_at_once_each_answer_their_own_message(ctx: Ctx) {
+    const AT_ONCE: usize = 6;
+    let user = ctx.server.sign_up().await;
+    ctx.fake.always(Reply::text("Done."));
+    let events = ctx.server.chat(&user, message("first")).await;
+    let conversation = events[0].data["conversation_id"]
+        .as_str()
+        .expect("a conversation id")
+        .to_owned();
+    // Tokens arrive slowly, so the turns overlap.
+    ctx.fake
+        .set_token_delay(std::time::Duration::from_millis(20));
+    let turns = (0..AT_ONCE).map(|i| {
+        let body = json!({"conversation_id": conversation, "message": format!("message {i}")});
+        let (server, user) = (&ctx.server, &user);
+        async move { server.chat(user, body).await }
+    });
+    futures::future::join_all(turns).await;
+
+    let mut answered: Vec<String> = ctx
+        .fake
+        .requests()
+        .iter()
+        .skip(1)
+        .filter_map(|request| {
+            super::sent_messages(&request.body)
+                .into_iter()
+                .rev()
+                .find(|(role, _)| role == "user")
+                .map(|(_, content)| content)
+        })
+        .collect();
+    answered.sort();
+    let sent: Vec<String> = (0..AT_ONCE).map(|i| format!("message {i}")).collect();
+    assert_eq!(
+        answered, sent,
+        "each message is the last one its own turn sends"
+    );
 }
