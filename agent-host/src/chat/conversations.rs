@@ -8,8 +8,8 @@
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect as _, Set, SqlErr, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, Set, SqlErr, Statement, TransactionTrait,
 };
 use todo_mcp::{db::SelectExt as _, task::UserId};
 use uuid::Uuid;
@@ -290,10 +290,12 @@ impl ConversationStore {
         }
     }
 
-    /// [`insert_next`] after a lost race for a `seq`, holding the conversation's row lock, so
-    /// that on PostgreSQL messages arriving at once are numbered one after another instead of
-    /// all retrying against each other (each statement there reads the rows committed before
-    /// it started). SQLite's write lock already orders them.
+    /// [`insert_next`] after a lost race for a `seq`, in line: on PostgreSQL a transaction
+    /// holding an advisory lock of the conversation, so that messages arriving at once are
+    /// numbered one after another instead of all retrying against each other (each statement
+    /// there reads the rows committed before it started). Not the conversation's row lock: the
+    /// trigger of a message inserted outside the line updates that row after taking its `seq`,
+    /// and would deadlock with the line. SQLite's write lock already orders them.
     async fn insert_next_in_line(
         &self,
         conversation_id: Uuid,
@@ -302,11 +304,13 @@ impl ConversationStore {
         created_at: DateTime<Utc>,
     ) -> Result<i64, DbErr> {
         let txn = self.db.begin().await?;
-        if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
-            conversation::Entity::find_by_id(conversation_id)
-                .lock_exclusive()
-                .first(&txn)
-                .await?;
+        if txn.get_database_backend() == DbBackend::Postgres {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock($1)",
+                [advisory_key(conversation_id).into()],
+            ))
+            .await?;
         }
         let seq = insert_next(&txn, conversation_id, new, tool_calls, created_at).await?;
         txn.commit().await?;
@@ -490,6 +494,16 @@ pub fn status_name(status: MessageStatus) -> &'static str {
         MessageStatus::Cancelled => "cancelled",
         MessageStatus::Failed => "failed",
     }
+}
+
+/// The advisory lock key of a conversation's line of new messages: the random half of its
+/// UUID (v7 ids begin with their time). Two conversations that share a key only wait for each
+/// other.
+fn advisory_key(conversation_id: Uuid) -> i64 {
+    let bytes = conversation_id.as_bytes();
+    let mut random = [0; 8];
+    random.copy_from_slice(&bytes[8..]);
+    i64::from_be_bytes(random)
 }
 
 /// Stores `new` after the conversation's last message in one statement (`INSERT ...
