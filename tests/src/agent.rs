@@ -336,6 +336,19 @@ impl AgentServer {
         }
     }
 
+    /// Sends `signal` (`TERM`, `KILL`, ...) to the server's process, as `kill -<signal>` would.
+    pub fn signal(&self, signal: &str) {
+        let pid = self
+            .pid()
+            .expect("only a process can be signalled")
+            .to_string();
+        let sent = std::process::Command::new("kill")
+            .args([format!("-{signal}").as_str(), &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{signal} {pid}: {sent}");
+    }
+
     /// Waits for the process to exit and returns how it ended.
     pub async fn wait(&mut self) -> Option<std::process::ExitStatus> {
         match &mut self.running {

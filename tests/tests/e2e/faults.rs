@@ -479,12 +479,7 @@ async fn sigterm_with_open_streams_ends_them_and_keeps_every_message() {
         );
         streams.push(stream);
     }
-    let pid = server.pid().expect("a process").to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
+    server.signal("TERM");
     for mut stream in streams {
         let rest = stream.collect_all(Duration::from_secs(15)).await;
         let end = rest.last().expect("the stream ends with an event");
@@ -526,12 +521,7 @@ async fn kill_9_during_a_burst_of_writes_loses_no_acknowledged_task() {
         let chatter = server.sign_up().await;
         let load = Load::start(&server.base, &user, 6, Some(&chatter));
         tokio::time::sleep(Duration::from_millis(800)).await;
-        let pid = server.pid().expect("a process").to_string();
-        let killed = std::process::Command::new("kill")
-            .args(["-KILL", &pid])
-            .status()
-            .expect("kill");
-        assert!(killed.success());
+        server.signal("KILL");
         tokio::time::sleep(Duration::from_millis(300)).await;
         let (outcomes, chat) = load.finish().await;
         assert!(

@@ -17,12 +17,7 @@ async fn sigterm_stops_the_host_cleanly() {
         .expect("SQLite");
     let (mut server, log) = AgentServer::start_logged(&db, &[("APP_MODE", "developer")]).await;
     server.sign_up().await;
-    let pid = server.pid().expect("the host runs").to_string();
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("run kill");
-    assert!(kill.success());
+    server.signal("TERM");
     let status = tokio::time::timeout(std::time::Duration::from_secs(5), server.wait())
         .await
         .expect("the host exits within 5 s of SIGTERM")

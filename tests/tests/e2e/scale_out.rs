@@ -116,12 +116,7 @@ async fn two_hosts_behind_nginx_share_one_postgres() {
     let during = load(&front, &user, 24);
     let kill = async {
         tokio::time::sleep(Duration::from_millis(150)).await;
-        let pid = host_a.pid().expect("the host runs").to_string();
-        let killed = std::process::Command::new("kill")
-            .args(["-KILL", &pid])
-            .status()
-            .expect("run kill");
-        assert!(killed.success());
+        host_a.signal("KILL");
         host_a.wait().await;
     };
     let (during, ()) = tokio::join!(during, kill);
