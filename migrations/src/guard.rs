@@ -29,7 +29,8 @@ use sea_orm_migration::{
 /// same database are unlikely to use.
 const MIGRATION_LOCK: i64 = 0x746f_646f_6d69_6772;
 
-/// Applies `M`'s pending migrations, one process at a time on PostgreSQL.
+/// Applies `M`'s pending migrations, one process at a time. On PostgreSQL `db` must be a pool
+/// of at least two connections: one holds the lock while another migrates.
 pub async fn up<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), DbErr> {
     match db.get_database_backend() {
         DbBackend::Postgres => up_postgres::<M>(db).await,
