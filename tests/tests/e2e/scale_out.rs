@@ -112,14 +112,23 @@ async fn two_hosts_behind_nginx_share_one_postgres() {
     }
     assert_eq!(task_titles(&front, &user).await.len(), titles.len());
 
-    // Load from several clients; one host is killed in the middle of it.
-    let during = load(&front, &user, 24);
+    // Clients keep sending for a while; one host is killed in the middle of it.
+    let during = load_for(&front, &user, Duration::from_millis(1_200));
     let kill = async {
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
         host_a.signal("KILL");
         host_a.wait().await;
     };
     let (during, ()) = tokio::join!(during, kill);
+    assert!(during.len() > 24, "the load kept going: {during:?}");
+    let refused = during
+        .iter()
+        .filter(|status| **status == StatusCode::BAD_GATEWAY)
+        .count();
+    eprintln!(
+        "while a host was killed: {} requests, {refused} answered 502",
+        during.len()
+    );
     // A request the killed host was answering may fail with the balancer's 502; nothing else.
     for status in &during {
         assert!(
@@ -147,6 +156,20 @@ fn as_pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str
     env.iter()
         .map(|(key, value)| (*key, value.as_str()))
         .collect()
+}
+
+/// Eight clients sending [`load`]'s mix one request after another until `time` has passed:
+/// the statuses of everything they sent.
+async fn load_for(front: &AgentServer, user: &ApiUser, time: Duration) -> Vec<StatusCode> {
+    let until = tokio::time::Instant::now() + time;
+    let clients = (0..8).map(|_| async move {
+        let mut statuses = Vec::new();
+        while tokio::time::Instant::now() < until {
+            statuses.extend(load(front, user, 4).await);
+        }
+        statuses
+    });
+    join_all(clients).await.into_iter().flatten().collect()
 }
 
 /// `requests` requests from concurrent clients: task lists, task adds and chat turns (one in
