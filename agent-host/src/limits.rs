@@ -347,8 +347,13 @@ mod tests {
         ));
     }
 
-    #[tokio::test]
-    async fn hashing_beyond_the_queue_is_refused_at_once() {
+    /// A gate of one hash at a time and one waiting, whose one hash runs until `release` is
+    /// sent to (the task answers when it is done).
+    async fn held_gate() -> (
+        Arc<HashGate>,
+        std::sync::mpsc::Sender<()>,
+        tokio::task::JoinHandle<Result<Result<Option<()>, tokio::task::JoinError>, Busy>>,
+    ) {
         let gate = Arc::new(HashGate::new(1, 1));
         let (release, wait) = std::sync::mpsc::channel::<()>();
         let running = {
@@ -356,6 +361,12 @@ mod tests {
             tokio::spawn(async move { gate.run(move || wait.recv().ok()).await })
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
+        (gate, release, running)
+    }
+
+    #[tokio::test]
+    async fn hashing_beyond_the_queue_is_refused_at_once() {
+        let (gate, release, running) = held_gate().await;
         let queued = {
             let gate = gate.clone();
             tokio::spawn(async move { gate.run(|| 2).await })
@@ -369,13 +380,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_caller_that_gives_up_while_waiting_leaves_the_queue() {
-        let gate = Arc::new(HashGate::new(1, 1));
-        let (release, wait) = std::sync::mpsc::channel::<()>();
-        let running = {
-            let gate = gate.clone();
-            tokio::spawn(async move { gate.run(move || wait.recv().ok()).await })
-        };
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (gate, release, running) = held_gate().await;
         // Waits behind the running hash, then gives up.
         let gave_up = tokio::time::timeout(Duration::from_millis(50), gate.run(|| 1)).await;
         assert!(gave_up.is_err());

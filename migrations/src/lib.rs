@@ -16,6 +16,7 @@ mod m20261204_000004_revoked_tokens;
 mod m20261204_000005_unicode_task_text;
 mod m20261204_000006_unicode_emails;
 mod m20261204_000007_conversation_activity;
+mod raw;
 pub mod text;
 
 pub use guard::up;

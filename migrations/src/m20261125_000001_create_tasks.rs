@@ -141,17 +141,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        let triggers: &[&str] = match manager.get_database_backend() {
-            DbBackend::Postgres => &POSTGRES_TAG_TRIGGERS,
-            _ => &SQLITE_TAG_TRIGGERS,
-        };
-        for statement in triggers {
-            manager
-                .get_connection()
-                .execute_unprepared(statement)
-                .await?;
-        }
-        Ok(())
+        crate::raw::execute_for_backend(manager, &POSTGRES_TAG_TRIGGERS, &SQLITE_TAG_TRIGGERS).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

@@ -27,17 +27,7 @@ const POSTGRES_UP: [&str; 2] = [
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let statements: &[&str] = match manager.get_database_backend() {
-            DbBackend::Postgres => &POSTGRES_UP,
-            _ => &SQLITE_UP,
-        };
-        for statement in statements {
-            manager
-                .get_connection()
-                .execute_unprepared(statement)
-                .await?;
-        }
-        Ok(())
+        crate::raw::execute_for_backend(manager, &POSTGRES_UP, &SQLITE_UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use serde_json::Value;
 
-use todo_agent::chat::conversations::{ConversationStore, MessageStatus, NewMessage, Role};
+use todo_agent::chat::conversations::{ConversationStore, NewMessage, Role};
 
 use crate::{
     agent::{AgentServer, ApiUser},
@@ -170,25 +170,12 @@ pub async fn seed_conversation(
             Role::Assistant
         };
         store
-            .append(conversation.id, plain_message(role, content(n, role)))
+            .append(
+                conversation.id,
+                NewMessage::complete(role, content(n, role)),
+            )
             .await
             .expect("append");
     }
     conversation.id
-}
-
-/// A complete message of `role` with `content` and nothing else (no tool calls), ready for
-/// the host's store.
-pub fn plain_message(role: Role, content: String) -> NewMessage {
-    NewMessage {
-        id: uuid::Uuid::now_v7(),
-        role,
-        content,
-        tool_calls: Vec::new(),
-        tool_call_id: None,
-        tool_name: None,
-        is_error: None,
-        status: MessageStatus::Complete,
-        summary: None,
-    }
 }

@@ -83,6 +83,23 @@ pub struct NewMessage {
     pub summary: Option<String>,
 }
 
+impl NewMessage {
+    /// A complete message of `role` with `content` and nothing else: no tool call, no summary.
+    pub fn complete(role: Role, content: String) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            role,
+            content,
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            tool_name: None,
+            is_error: None,
+            status: MessageStatus::Complete,
+            summary: None,
+        }
+    }
+}
+
 /// One page of conversations, newest activity first.
 #[derive(Debug)]
 pub struct ConversationPage {

@@ -37,9 +37,7 @@ use uuid::Uuid;
 use self::{
     agent::Turn,
     clock::UserClock,
-    conversations::{
-        Conversation, ConversationError, ConversationStore, MessageStatus, NewMessage, Role,
-    },
+    conversations::{Conversation, ConversationError, ConversationStore, NewMessage, Role},
     events::ChatEvent,
     model::ChatModel,
 };
@@ -337,17 +335,7 @@ impl ChatService {
             .conversations
             .append(
                 conversation.id,
-                NewMessage {
-                    id: Uuid::now_v7(),
-                    role: Role::User,
-                    content: message.to_owned(),
-                    tool_calls: Vec::new(),
-                    tool_call_id: None,
-                    tool_name: None,
-                    is_error: None,
-                    status: MessageStatus::Complete,
-                    summary: None,
-                },
+                NewMessage::complete(Role::User, message.to_owned()),
             )
             .await?;
         Ok((conversation, stored.seq))

@@ -149,7 +149,6 @@ async fn two_hosts_behind_nginx_share_one_postgres() {
             "{title} in {tasks:?}"
         );
     }
-    drop(host_b);
 }
 
 fn as_pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {

@@ -219,8 +219,7 @@ async fn bad_chat_requests_are_refused_and_change_nothing(ctx: Ctx) {
 /// every one is stored, each with a place of its own. On PostgreSQL they used to race for the
 /// same number and give up after a few tries (a 500 for the chat request).
 async fn messages_arriving_at_once_are_all_stored_in_order(ctx: Ctx) {
-    use todo_agent::chat::conversations::{ConversationStore, Role};
-    use todo_tests::chat::plain_message;
+    use todo_agent::chat::conversations::{ConversationStore, NewMessage, Role};
 
     const AT_ONCE: usize = 32;
     let user = ctx.server.sign_up().await;
@@ -238,7 +237,7 @@ async fn messages_arriving_at_once_are_all_stored_in_order(ctx: Ctx) {
             store
                 .append(
                     conversation,
-                    plain_message(Role::User, format!("at once {i}")),
+                    NewMessage::complete(Role::User, format!("at once {i}")),
                 )
                 .await
         })
