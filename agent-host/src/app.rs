@@ -34,12 +34,13 @@ use crate::{
     },
     auth::{AuthContext, SessionIssuer},
     chat::{
-        ChatService, conversations::ConversationStore, model::ChatModel, offline::OfflineModel,
-        openai::OpenAiModel,
+        ChatService, conversations::ConversationStore, metered::MeteredModel, model::ChatModel,
+        offline::OfflineModel, openai::OpenAiModel,
     },
     client::{TrustedProxies, resolve_client},
     config::{Config, Security, Timing},
     limits::Limits,
+    metrics::{self, Metrics, count_requests},
     middleware::{limit_body, limit_head, security_headers},
     tasks::{TaskGateway, TaskTarget},
     telemetry::trace_request,
@@ -60,6 +61,9 @@ pub struct App {
     db: DatabaseConnection,
     embedded_tasks: Option<TaskStore>,
     timing: Timing,
+    metrics: Arc<Metrics>,
+    /// `METRICS_BIND`'s listener, when set.
+    metrics_server: Option<HttpServer>,
 }
 
 impl App {
@@ -77,29 +81,42 @@ impl App {
         server: HttpServer,
     ) -> anyhow::Result<Self> {
         let bound = server.local_addr().unwrap_or(config.bind);
+        let metrics_server = match config.metrics_bind {
+            Some(addr) => Some(
+                HttpServer::bind(addr, config.limits)
+                    .await
+                    .with_context(|| format!("listen on METRICS_BIND={addr}"))?,
+            ),
+            None => None,
+        };
+        let metrics = Arc::new(Metrics::new());
         let db = db::connect(&config.database_url).await?;
-        todo_migrations::up::<HostMigrator>(&db)
+        let migrating = db::migration_pool(&config.database_url, &db).await?;
+        todo_migrations::up::<HostMigrator>(&migrating)
             .await
             .with_context(|| format!("run the host migrations on {}", config.database_url))?;
         let keys = TokenKeys::new(secret);
         let (tasks, embedded_tasks) = match &config.mcp_tasks_url {
             Some(url) => (
-                TaskGateway::new(TaskTarget::Remote {
-                    url: url.clone(),
-                    keys: keys.clone(),
-                }),
+                TaskGateway::new(
+                    TaskTarget::Remote {
+                        url: url.clone(),
+                        keys: keys.clone(),
+                    },
+                    metrics.clone(),
+                ),
                 None,
             ),
             None => {
                 // The embedded task server shares the pool; only its store touches its tables.
-                todo_migrations::up::<TaskMigrator>(&db)
+                todo_migrations::up::<TaskMigrator>(&migrating)
                     .await
                     .with_context(|| {
                         format!("run the task migrations on {}", config.database_url)
                     })?;
                 let store = TaskStore::new(db.clone());
                 (
-                    TaskGateway::new(TaskTarget::Embedded(store.clone())),
+                    TaskGateway::new(TaskTarget::Embedded(store.clone()), metrics.clone()),
                     Some(store),
                 )
             }
@@ -123,6 +140,7 @@ impl App {
                 Arc::new(OfflineModel)
             }
         };
+        let model = Arc::new(MeteredModel::new(model, metrics.clone()));
         let limits = Limits::new(&config.abuse);
         let chat = Arc::new(ChatService::new(
             ConversationStore::new(db.clone()),
@@ -143,6 +161,8 @@ impl App {
             db,
             embedded_tasks,
             timing: config.timing,
+            metrics,
+            metrics_server,
         })
     }
 
@@ -156,12 +176,19 @@ impl App {
         self.server.local_addr().ok()
     }
 
+    /// Where `/metrics` is served, when `METRICS_BIND` is set (port 0 resolved).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_server
+            .as_ref()
+            .and_then(|server| server.local_addr().ok())
+    }
+
     /// Serves until `shutdown` is cancelled, then lets open requests finish.
     ///
     /// Chat turns get most of the grace period to finish their replies; then they are told to
     /// stop (their clients get a retryable `error` event, what they had is stored) so that the
     /// server can end within the grace period.
-    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> io::Result<()> {
+    pub async fn run_until_stopped(mut self, shutdown: CancellationToken) -> io::Result<()> {
         let chat = self.chat.clone();
         let Timing {
             shutdown_grace,
@@ -178,8 +205,24 @@ impl App {
                     .await;
             })
         };
+        let metrics_served = self.metrics_server.take().map(|server| {
+            let routes = Route::new().at(
+                "/metrics",
+                get(metrics_text)
+                    .data(self.metrics.clone())
+                    .data(self.db.clone()),
+            );
+            tokio::spawn(server.serve(routes, shutdown.clone(), shutdown_grace))
+        });
         let (server, routes) = self.into_routes(shutdown.child_token());
         let served = server.serve(routes, shutdown, shutdown_grace).await;
+        if let Some(metrics_served) = metrics_served {
+            match metrics_served.await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => tracing::warn!(error = %err, "the /metrics listener failed"),
+                Err(err) => tracing::warn!(error = %err, "the /metrics listener panicked"),
+            }
+        }
         stop_turns.abort();
         // Turns still running store what they have before the process exits.
         chat.stop_turns(Duration::from_secs(2)).await;
@@ -214,6 +257,7 @@ impl App {
             ChatApi {
                 chat: self.chat,
                 heartbeat: self.timing.heartbeat,
+                metrics: self.metrics.clone(),
             },
             &self.public_base_url,
         );
@@ -244,11 +288,14 @@ impl App {
         let body_read = self.limits.body_read;
         let proxies = self.trusted_proxies;
         let security = self.security;
+        let metrics = self.metrics;
         let routes = route
             .around(move |endpoint, req| limit_body(endpoint, req, body_read))
             .around(limit_head)
             .data(auth_context)
             .around(move |endpoint, req| resolve_client(endpoint, req, proxies.clone()))
+            // Inside the error rendering, which would lose the route pattern of a failure.
+            .around(move |endpoint, req| count_requests(endpoint, req, metrics.clone()))
             .catch_all_error(render_poem_error)
             .around(move |endpoint, req| security_headers(endpoint, req, security))
             .around(trace_request)
@@ -279,6 +326,14 @@ fn mcp_options(
         allowed_hosts,
         body_read: limits.body_read,
     }
+}
+
+/// `/metrics`, in the Prometheus text format.
+#[handler]
+fn metrics_text(metrics: Data<&Arc<Metrics>>, db: Data<&DatabaseConnection>) -> Response {
+    Response::builder()
+        .content_type(metrics::CONTENT_TYPE)
+        .body(metrics.render(&db))
 }
 
 /// The process is up.

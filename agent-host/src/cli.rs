@@ -49,7 +49,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => {
-            let db = db::connect(&config.database_url).await?;
+            let db = db::connect_for_migrations(&config.database_url).await?;
             todo_migrations::up::<TaskMigrator>(&db)
                 .await
                 .context("run the task migrations")?;
@@ -61,7 +61,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Token { email, days } => {
             let secret = jwt_secret(&config)?;
-            let db = db::connect(&config.database_url).await?;
+            let db = db::connect_for_migrations(&config.database_url).await?;
             todo_migrations::up::<HostMigrator>(&db)
                 .await
                 .context("run the host migrations")?;

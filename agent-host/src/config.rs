@@ -49,6 +49,9 @@ pub struct Config {
     pub abuse: AbuseLimits,
     /// `TRUSTED_PROXIES`: proxies whose `X-Forwarded-For` names the client; none by default.
     pub trusted_proxies: TrustedProxies,
+    /// `METRICS_BIND`: where `/metrics` is served, on a listener of its own so that it stays
+    /// off the public port; not served when unset.
+    pub metrics_bind: Option<SocketAddr>,
     /// Heartbeats, grace periods, model timeouts and retries: not read from the environment;
     /// tests set them in code.
     pub timing: Timing,
@@ -298,6 +301,21 @@ impl Config {
             .map(|raw| http_url(&raw))
             .transpose()
             .map_err(|problem| bad("MCP_TASKS_URL", problem))?;
+        let metrics_bind = set("METRICS_BIND")
+            .map(|raw| raw.trim().parse::<SocketAddr>())
+            .transpose()
+            .map_err(|_| {
+                bad(
+                    "METRICS_BIND",
+                    "is not an address such as 127.0.0.1:9464".to_owned(),
+                )
+            })?;
+        if metrics_bind.is_some_and(|metrics| metrics == bind && bind.port() != 0) {
+            return Err(bad(
+                "METRICS_BIND",
+                "is BIND's address; /metrics needs a port of its own".to_owned(),
+            ));
+        }
         Ok(Self {
             mode,
             bind,
@@ -314,6 +332,7 @@ impl Config {
                 .transpose()
                 .map_err(|err| bad("TRUSTED_PROXIES", err.to_string()))?
                 .unwrap_or_default(),
+            metrics_bind,
             timing: Timing::default(),
         })
     }
@@ -394,6 +413,7 @@ mod tests {
         );
         assert_eq!(config.openai.model, "gpt-4o");
         assert!(config.database_url.is_sqlite());
+        assert_eq!(config.metrics_bind, None);
     }
 
     #[test]
@@ -419,6 +439,10 @@ mod tests {
             ("MAX_CONNECTIONS", "0"),
             ("CHAT_TURNS_PER_USER", "-3"),
             ("SIGNIN_ATTEMPTS_PER_MINUTE", "many"),
+            ("METRICS_BIND", "metrics.local"),
+            ("METRICS_BIND", "127.0.0.1:7860"),
+            ("DATABASE_MAX_CONNECTIONS", "none"),
+            ("DATABASE_STATEMENT_TIMEOUT_SECS", "soon"),
         ] {
             let mut vars = vec![("JWT_SECRET", SECRET)];
             vars.retain(|(key, _)| *key != variable);

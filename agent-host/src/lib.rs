@@ -1,7 +1,7 @@
 //! The agent host of Todo Agent: configuration, accounts, authentication, the HTTP API, the
 //! assistant and the way to the task tools (MCP, embedded or remote).
 //!
-//! The modules form layers, lowest first: `error_code`, `telemetry`, `retry`, `client`,
+//! The modules form layers, lowest first: `error_code`, `telemetry`, `metrics`, `retry`, `client`,
 //! `config`, `limits`, `accounts`, `auth`, `tasks`, `chat`, `api`, `middleware`, `web_pages`, `app`, `cli`. A
 //! module imports only modules of lower layers (`docs/ARCHITECTURE.md`; checked by `tests/module_order.rs`).
 //!
@@ -19,6 +19,7 @@ pub mod client;
 pub mod config;
 pub mod error_code;
 pub mod limits;
+pub mod metrics;
 pub mod middleware;
 pub mod retry;
 pub mod tasks;

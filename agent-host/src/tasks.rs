@@ -35,6 +35,8 @@ use tokio::sync::OnceCell;
 use tracing::Instrument as _;
 use url::Url;
 
+use crate::metrics::{Metrics, ToolCallOutcome};
+
 /// How long a token minted for the remote MCP server lives: one session's worth.
 const REMOTE_TOKEN_LIFETIME: chrono::Duration = chrono::Duration::minutes(5);
 /// How long one tool call (or the handshake) may take before the host gives up.
@@ -57,6 +59,7 @@ pub enum TaskTarget {
 pub struct TaskGateway {
     target: TaskTarget,
     sessions: Arc<Mutex<HashMap<UserId, CachedSession>>>,
+    metrics: Arc<Metrics>,
 }
 
 /// A session's tools, listed once and shared by every use of the session.
@@ -125,13 +128,16 @@ pub struct TaskSession {
     sessions: Arc<Mutex<HashMap<UserId, CachedSession>>>,
     /// Sent with every call (`_meta` baggage), so the server's log lines name the request.
     trace: TraceContext,
+    metrics: Arc<Metrics>,
 }
 
 impl TaskGateway {
-    pub fn new(target: TaskTarget) -> Self {
+    /// Sessions to `target`, whose calls `metrics` counts by tool and outcome.
+    pub fn new(target: TaskTarget, metrics: Arc<Metrics>) -> Self {
         Self {
             target,
             sessions: Arc::default(),
+            metrics,
         }
     }
 
@@ -172,6 +178,7 @@ impl TaskGateway {
             user,
             sessions: self.sessions.clone(),
             trace: TraceContext::default(),
+            metrics: self.metrics.clone(),
         }
     }
 
@@ -320,12 +327,16 @@ impl TaskSession {
             Ok(Ok(result)) => {
                 if result.is_error == Some(true) {
                     span.in_scope(|| tracing::info!(tool, "the tool refused the call"));
+                    self.metrics.tool_called(tool, ToolCallOutcome::Refused);
+                } else {
+                    self.metrics.tool_called(tool, ToolCallOutcome::Ok);
                 }
                 return Ok(result);
             }
             Ok(Err(err)) => TaskCallError::Unreachable(Box::new(err)),
             Err(elapsed) => TaskCallError::Unreachable(Box::new(elapsed)),
         };
+        self.metrics.tool_called(tool, ToolCallOutcome::Unreachable);
         self.forget();
         Err(outcome)
     }

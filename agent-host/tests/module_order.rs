@@ -20,6 +20,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "error_code",
             "telemetry",
+            "metrics",
             "retry",
             "client",
             "config",
@@ -45,6 +46,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "model",
             "offline",
             "openai",
+            "metered",
             "entity",
             "conversations",
             "history",

@@ -1,10 +1,14 @@
 //! Configuration of the `todo-mcp` binary, read once from the environment at start.
 
+use std::time::Duration;
+
 use secrecy::SecretString;
 
 use crate::{
     auth::JwtSecret,
-    db::{DatabaseUrl, SqliteDurability},
+    db::{
+        DEFAULT_STATEMENT_TIMEOUT, DatabaseUrl, POSTGRES_MIN_POOL, PoolSettings, SqliteDurability,
+    },
     http::AllowedOrigins,
     net::ConnectionLimits,
 };
@@ -103,8 +107,9 @@ impl Config {
 /// bookkeeping (a line per session opened, per notification) only when something is wrong.
 pub const DEFAULT_LOG_FILTER: &str = "info,rmcp=warn";
 
-/// `DATABASE_URL` (a SQLite file under `./data/` by default) with `SQLITE_SYNCHRONOUS`; both
-/// binaries read them the same way.
+/// `DATABASE_URL` (a SQLite file under `./data/` by default) with `SQLITE_SYNCHRONOUS`,
+/// `DATABASE_MAX_CONNECTIONS` and `DATABASE_STATEMENT_TIMEOUT_SECS`; both binaries read them
+/// the same way.
 pub fn parse_database_url(
     lookup: &impl Fn(&str) -> Option<String>,
 ) -> Result<DatabaseUrl, ConfigError> {
@@ -124,8 +129,45 @@ pub fn parse_database_url(
             problem,
         })?
         .unwrap_or_default();
-    Ok(url.with_durability(durability))
+    let max_connections = set("DATABASE_MAX_CONNECTIONS")
+        .map(|raw| match raw.trim().parse::<u32>() {
+            Ok(n) if n >= 1 && (url.is_sqlite() || n >= POSTGRES_MIN_POOL) => Ok(n),
+            _ => Err(ConfigError {
+                variable: "DATABASE_MAX_CONNECTIONS",
+                problem: format!(
+                    "is {raw:?}; use a whole number of connections, at least {}",
+                    if url.is_sqlite() {
+                        1
+                    } else {
+                        POSTGRES_MIN_POOL
+                    }
+                ),
+            }),
+        })
+        .transpose()?;
+    let statement_timeout = match set("DATABASE_STATEMENT_TIMEOUT_SECS") {
+        None => Some(DEFAULT_STATEMENT_TIMEOUT),
+        Some(raw) => match raw.trim().parse::<u64>() {
+            Ok(0) => None,
+            Ok(secs) if secs <= MAX_STATEMENT_TIMEOUT_SECS => Some(Duration::from_secs(secs)),
+            _ => {
+                return Err(ConfigError {
+                    variable: "DATABASE_STATEMENT_TIMEOUT_SECS",
+                    problem: format!(
+                        "is {raw:?}; use whole seconds up to {MAX_STATEMENT_TIMEOUT_SECS}, or 0 to send no limit"
+                    ),
+                });
+            }
+        },
+    };
+    Ok(url.with_durability(durability).with_pool(PoolSettings {
+        max_connections,
+        statement_timeout,
+    }))
 }
+
+/// PostgreSQL takes `statement_timeout` in milliseconds as a 32-bit integer: about 24 days.
+const MAX_STATEMENT_TIMEOUT_SECS: u64 = i32::MAX as u64 / 1000;
 
 /// Checks a `RUST_LOG` value so that a typo stops start-up instead of silencing logs.
 pub fn parse_log_filter(raw: Option<String>) -> Result<String, ConfigError> {
@@ -167,5 +209,37 @@ mod tests {
         assert!(err.to_string().starts_with("JWT_SECRET is 5 bytes long"));
         let err = parse(&[("RUST_LOG", "info,[[")]).unwrap_err();
         assert_eq!(err.variable, "RUST_LOG");
+    }
+
+    #[test]
+    fn the_pool_is_sized_and_timed_by_two_variables() {
+        let postgres = ("DATABASE_URL", "postgres://u@h/db");
+        let config = parse(&[postgres]).unwrap();
+        assert_eq!(config.database_url.pool(), PoolSettings::default());
+        let config = parse(&[
+            postgres,
+            ("DATABASE_MAX_CONNECTIONS", "40"),
+            ("DATABASE_STATEMENT_TIMEOUT_SECS", "0"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.database_url.pool(),
+            PoolSettings {
+                max_connections: Some(40),
+                statement_timeout: None,
+            }
+        );
+        // The migration guard needs two connections on PostgreSQL; SQLite can do with one.
+        let err = parse(&[postgres, ("DATABASE_MAX_CONNECTIONS", "1")]).unwrap_err();
+        assert_eq!(err.variable, "DATABASE_MAX_CONNECTIONS");
+        assert!(parse(&[("DATABASE_MAX_CONNECTIONS", "1")]).is_ok());
+        for bad in ["-3", "many", "0"] {
+            let err = parse(&[postgres, ("DATABASE_MAX_CONNECTIONS", bad)]).unwrap_err();
+            assert_eq!(err.variable, "DATABASE_MAX_CONNECTIONS");
+        }
+        for bad in ["-1", "1.5", "99999999999"] {
+            let err = parse(&[postgres, ("DATABASE_STATEMENT_TIMEOUT_SECS", bad)]).unwrap_err();
+            assert_eq!(err.variable, "DATABASE_STATEMENT_TIMEOUT_SECS", "{bad}");
+        }
     }
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use todo_tests::{
-    agent::{AgentServer, ApiUser, cpu_time},
+    agent::{AgentServer, ApiUser, cpu_time, resident_kb},
     db::{Backend, TestDb},
     fake_openai::{FakeOpenAi, Reply, tokens},
 };
@@ -318,19 +318,6 @@ async fn memory_with_open_streams(bench: &Bench, streams: usize) -> (u64, u64) {
         "the host kept model requests of clients that left"
     );
     (idle, held)
-}
-
-fn resident_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmRSS:"))
-                .and_then(|line| line.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// The time of one whole turn (JSON mode) in `conversation`.

@@ -25,26 +25,40 @@ use crate::{
     process::logged_url,
 };
 
-pub use crate::process::{ServerLog, cpu_time};
+pub use crate::process::{ServerLog, cpu_time, resident_kb};
 
 /// Tells a benchmark executable which server it is to be.
 pub const BENCH_ROLE_VAR: &str = "TODO_BENCH_ROLE";
 const BENCH_AGENT_ROLE: &str = "agent-server";
+/// The role of [`crate::mcp::HttpServer::start_bench`].
+pub const BENCH_MCP_ROLE: &str = "mcp-server";
 
-/// In a benchmark's `main`: when [`AgentServer::start_bench`] started this process, runs
-/// `todo-agent serve` exactly as the binary's `main` does and returns true.
+/// In a benchmark's `main`: when [`AgentServer::start_bench`] or
+/// [`crate::mcp::HttpServer::start_bench`] started this process, runs `todo-agent serve` or
+/// `todo-mcp serve` exactly as the binary's `main` does and returns true.
 pub fn serve_if_bench_role() -> bool {
     use clap::Parser as _;
 
-    if std::env::var(BENCH_ROLE_VAR).as_deref() != Ok(BENCH_AGENT_ROLE) {
-        return false;
+    match std::env::var(BENCH_ROLE_VAR).as_deref() {
+        Ok(BENCH_AGENT_ROLE) => {
+            let runtime = tokio::runtime::Runtime::new().expect("build the runtime");
+            let cli = todo_agent::cli::Cli::parse_from(["todo-agent", "serve"]);
+            if let Err(err) = runtime.block_on(todo_agent::cli::run(cli)) {
+                panic!("agent server failed: {err:#}");
+            }
+            true
+        }
+        Ok(BENCH_MCP_ROLE) => {
+            let cli =
+                todo_mcp::cli::Cli::parse_from(["todo-mcp", "serve", "--bind", "127.0.0.1:0"]);
+            let runtime = cli.runtime().expect("build the runtime");
+            if let Err(err) = runtime.block_on(todo_mcp::cli::run(cli)) {
+                panic!("task server failed: {err:#}");
+            }
+            true
+        }
+        _ => false,
     }
-    let runtime = tokio::runtime::Runtime::new().expect("build the runtime");
-    let cli = todo_agent::cli::Cli::parse_from(["todo-agent", "serve"]);
-    if let Err(err) = runtime.block_on(todo_agent::cli::run(cli)) {
-        panic!("agent server failed: {err:#}");
-    }
-    true
 }
 
 /// A running `todo-agent`: a child process (killed when dropped) or a server task in the
@@ -53,6 +67,8 @@ pub struct AgentServer {
     /// `http://127.0.0.1:<port>` without a trailing slash.
     pub base: String,
     pub http: reqwest::Client,
+    /// `http://127.0.0.1:<port>/metrics` of an in-process server started with `METRICS_BIND`.
+    pub metrics_url: Option<String>,
     running: Running,
 }
 
@@ -153,12 +169,16 @@ impl TestApp {
             .await
             .expect("build the app");
         let address = app.bound_addr().expect("a bound address");
+        let metrics_url = app
+            .metrics_addr()
+            .map(|address| format!("http://{address}/metrics"));
         let chat = app.chat();
         let stop = CancellationToken::new();
         let served = tokio::spawn(app.run_until_stopped(stop.clone()));
         AgentServer {
             base: format!("http://{address}"),
             http: http_client(),
+            metrics_url,
             running: Running::InProcess {
                 stop,
                 served: Some(served),
@@ -216,6 +236,7 @@ impl AgentServer {
         Self {
             base,
             http: http_client(),
+            metrics_url: None,
             running: Running::Elsewhere,
         }
     }
@@ -323,9 +344,34 @@ impl AgentServer {
         let server = Self {
             base,
             http: http_client(),
+            metrics_url: None,
             running: Running::Process(child),
         };
         (server, log)
+    }
+
+    /// `/metrics` of a server started with `METRICS_BIND`: each sample line's series (name and
+    /// labels, as written) and its value.
+    pub async fn metrics(&self) -> HashMap<String, f64> {
+        let url = self
+            .metrics_url
+            .as_deref()
+            .expect("the server was started with METRICS_BIND");
+        let response = self.http.get(url).send().await.expect("GET /metrics");
+        assert_eq!(response.status(), StatusCode::OK);
+        let content_type = response.headers()[reqwest::header::CONTENT_TYPE].clone();
+        assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+        let text = response.text().await.expect("read /metrics");
+        text.lines()
+            .filter(|line| !line.starts_with('#') && !line.is_empty())
+            .map(|line| {
+                let (series, value) = line.rsplit_once(' ').expect("a sample line");
+                (
+                    series.to_owned(),
+                    value.parse().expect("a sample's value is a number"),
+                )
+            })
+            .collect()
     }
 
     /// The server's process id (for a binary), to signal it or read its memory use.

@@ -17,7 +17,7 @@ pub struct Nginx {
     /// `http://127.0.0.1:<port>`, no trailing slash.
     pub url: String,
     access_log: PathBuf,
-    _child: Child,
+    child: Child,
     _dir: tempfile::TempDir,
 }
 
@@ -66,9 +66,14 @@ impl Nginx {
         Some(Self {
             url,
             access_log,
-            _child: child,
+            child,
             _dir: dir,
         })
+    }
+
+    /// The master process's id (its worker is its child).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// Every request nginx has finished, in order.

@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::{
     TEST_JWT_SECRET,
     db::TestDb,
-    process::{START_TIMEOUT, logged_url},
+    process::{START_TIMEOUT, ServerLog, logged_url},
 };
 
 /// A connected MCP client.
@@ -97,29 +97,71 @@ pub async fn stdio_client(db: &TestDb, user: UserId) -> McpClient {
 /// A running `todo-mcp serve` (killed when dropped), or any other `/mcp` endpoint.
 pub struct HttpServer {
     pub url: String,
-    _child: Option<Child>,
+    child: Option<Child>,
+    log: Option<ServerLog>,
 }
 
 impl HttpServer {
     /// An MCP endpoint that something else serves, such as the host's `/mcp`.
     pub fn at(url: String) -> Self {
-        Self { url, _child: None }
+        Self {
+            url,
+            child: None,
+            log: None,
+        }
     }
 
     /// Starts `todo-mcp serve` on a free port of 127.0.0.1 and waits until it listens.
     pub async fn start(db: &TestDb) -> Self {
-        let mut child = todo_mcp_command(db, &["serve", "--bind", "127.0.0.1:0"], "info")
+        Self::spawn(todo_mcp_command(
+            db,
+            &["serve", "--bind", "127.0.0.1:0"],
+            "info",
+        ))
+        .await
+    }
+
+    /// Starts the running executable again as `todo-mcp serve` (its `main` must call
+    /// [`crate::agent::serve_if_bench_role`] first), so a benchmark measures the task server at
+    /// its own optimisation level.
+    pub async fn start_bench(db: &TestDb) -> Self {
+        let mut command =
+            Command::new(std::env::current_exe().expect("the bench executable has a path"));
+        command
+            .env_clear()
+            .env(crate::agent::BENCH_ROLE_VAR, crate::agent::BENCH_MCP_ROLE)
+            .env("DATABASE_URL", db.url())
+            .env("JWT_SECRET", TEST_JWT_SECRET)
+            .env("RUST_LOG", "warn,todo_mcp::cli=info");
+        Self::spawn(command).await
+    }
+
+    async fn spawn(mut command: Command) -> Self {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("spawn todo-mcp serve");
-        let (url, _log) = logged_url(&mut child, "todo-mcp serve", "serving MCP at").await;
+        let (url, log) = logged_url(&mut child, "todo-mcp serve", "serving MCP at").await;
         Self {
             url,
-            _child: Some(child),
+            child: Some(child),
+            log: Some(log),
         }
+    }
+
+    /// Every line a `todo-mcp serve` this test started has logged.
+    pub fn log(&self) -> &ServerLog {
+        self.log
+            .as_ref()
+            .expect("a todo-mcp serve this test started")
+    }
+
+    /// The process id of a `todo-mcp serve` this test started.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
     }
 
     /// An rmcp client on `/mcp` with a bearer token for `user`.

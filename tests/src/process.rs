@@ -119,5 +119,19 @@ pub fn cpu_time(pid: Option<u32>) -> Duration {
     Duration::from_millis(ticks * 1000 / CLOCK_TICKS_PER_SECOND)
 }
 
+/// The resident memory of process `pid` in KB (`VmRSS`), or 0 when it is gone.
+pub fn resident_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// `sysconf(_SC_CLK_TCK)`, 100 on every Linux this runs on.
 const CLOCK_TICKS_PER_SECOND: u64 = 100;

@@ -35,6 +35,7 @@ use crate::{
         conversations::{Conversation, StoredMessage, role_name, status_name},
         events::ChatEvent,
     },
+    metrics::Metrics,
     telemetry::record_on_request,
 };
 
@@ -48,6 +49,8 @@ pub struct ChatApi {
     pub chat: Arc<ChatService>,
     /// How often an idle stream sends a comment line.
     pub heartbeat: Duration,
+    /// Counts the open streams.
+    pub metrics: Arc<Metrics>,
 }
 
 /// A `limit` outside its range.
@@ -271,6 +274,7 @@ impl ChatApi {
         Ok(ChatResponse::Stream(event_stream(
             started.events,
             self.heartbeat,
+            self.metrics.stream_opened(),
         )))
     }
 

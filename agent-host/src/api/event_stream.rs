@@ -14,7 +14,7 @@ use poem_openapi::types::ToJSON as _;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::chat::events::ChatEvent;
+use crate::{chat::events::ChatEvent, metrics::OpenStream};
 
 /// The most events one write carries.
 const MAX_BATCH: usize = 64;
@@ -22,8 +22,13 @@ const MAX_BATCH: usize = 64;
 const HEARTBEAT: &[u8] = b":\n\n";
 
 /// The `text/event-stream` response of a turn's events: each an `id: <n>` line and a
-/// `data: <json>` line; a comment after every `heartbeat` without an event.
-pub fn event_stream(events: mpsc::Receiver<ChatEvent>, heartbeat: Duration) -> Response {
+/// `data: <json>` line; a comment after every `heartbeat` without an event. `open` counts the
+/// stream as open until its body is dropped (sent, or its client gone).
+pub fn event_stream(
+    events: mpsc::Receiver<ChatEvent>,
+    heartbeat: Duration,
+    open: OpenStream,
+) -> Response {
     let mut next_id = 0_u64;
     let mut batches = ReceiverStream::new(events)
         .ready_chunks(MAX_BATCH)
@@ -39,6 +44,7 @@ pub fn event_stream(events: mpsc::Receiver<ChatEvent>, heartbeat: Duration) -> R
         .boxed();
     let mut idle = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     let body = futures::stream::poll_fn(move |cx| {
+        let _open = &open;
         if let Poll::Ready(batch) = batches.poll_next_unpin(cx) {
             idle.reset();
             return Poll::Ready(batch.map(Ok::<_, std::io::Error>));

@@ -17,6 +17,7 @@ pub mod conversations;
 mod entity;
 pub mod events;
 pub mod history;
+pub mod metered;
 pub mod model;
 pub mod offline;
 pub mod openai;

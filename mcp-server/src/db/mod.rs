@@ -9,8 +9,11 @@ mod select;
 use std::{fmt, path::Path, str::FromStr, time::Duration};
 
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr,
-    sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
+    ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
+    sqlx::{
+        self,
+        sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
+    },
 };
 use todo_migrations::TaskMigrator;
 
@@ -23,6 +26,16 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const SQLITE_MAX_CONNECTIONS: u32 = 4;
 const SQLITE_CONNECT_RETRY: Duration = Duration::from_millis(20);
 const POSTGRES_MAX_CONNECTIONS: u32 = 16;
+/// The fewest connections a PostgreSQL pool may have: the migration guard holds its lock on one
+/// while the migrations run on another.
+pub const POSTGRES_MIN_POOL: u32 = 2;
+/// How long one PostgreSQL statement may run unless `DATABASE_STATEMENT_TIMEOUT_SECS` says
+/// otherwise: every query of the product takes milliseconds, so one still running after this is
+/// stuck (a lock held by a forgotten session) and its request should fail rather than hold a
+/// connection.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections of the pool that runs the migrations at start-up.
+const MIGRATION_POOL: u32 = POSTGRES_MIN_POOL;
 const POSTGRES_PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a query waits for a connection: when the database is down, requests get their
@@ -36,6 +49,27 @@ pub struct DatabaseUrl {
     url: String,
     backend: Backend,
     durability: SqliteDurability,
+    pool: PoolSettings,
+}
+
+/// `DATABASE_MAX_CONNECTIONS` and `DATABASE_STATEMENT_TIMEOUT_SECS`: how many connections one
+/// process opens, and how long one PostgreSQL statement may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// `None`: 4 on SQLite (one writer at a time anyway), 16 on PostgreSQL.
+    pub max_connections: Option<u32>,
+    /// PostgreSQL's `statement_timeout`, sent when each connection opens; `None` sends none,
+    /// for a connection pooler that refuses start-up options. SQLite ignores it.
+    pub statement_timeout: Option<Duration>,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: None,
+            statement_timeout: Some(DEFAULT_STATEMENT_TIMEOUT),
+        }
+    }
 }
 
 /// `SQLITE_SYNCHRONOUS`: when SQLite waits for the disk.
@@ -97,6 +131,7 @@ impl FromStr for DatabaseUrl {
             url,
             backend,
             durability: SqliteDurability::default(),
+            pool: PoolSettings::default(),
         })
     }
 }
@@ -107,6 +142,7 @@ impl DatabaseUrl {
             url: DEFAULT_DATABASE_URL.to_owned(),
             backend: Backend::Sqlite,
             durability: SqliteDurability::default(),
+            pool: PoolSettings::default(),
         }
     }
 
@@ -114,6 +150,16 @@ impl DatabaseUrl {
     pub fn with_durability(mut self, durability: SqliteDurability) -> Self {
         self.durability = durability;
         self
+    }
+
+    /// The same URL with these pool settings.
+    pub fn with_pool(mut self, pool: PoolSettings) -> Self {
+        self.pool = pool;
+        self
+    }
+
+    pub fn pool(&self) -> PoolSettings {
+        self.pool
     }
 
     pub fn is_sqlite(&self) -> bool {
@@ -187,7 +233,7 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, ConnectErr
             // A local file needs no liveness ping before each query.
             options
                 .test_before_acquire(false)
-                .max_connections(SQLITE_MAX_CONNECTIONS)
+                .max_connections(url.pool.max_connections.unwrap_or(SQLITE_MAX_CONNECTIONS))
                 .map_sqlx_sqlite_opts(move |it| {
                     it.create_if_missing(true)
                         .journal_mode(SqliteJournalMode::Wal)
@@ -200,8 +246,19 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, ConnectErr
             // Ping only connections that sat idle long enough for a proxy or the server to
             // have dropped them, instead of adding a round trip to every query.
             options
-                .max_connections(POSTGRES_MAX_CONNECTIONS)
+                .max_connections(
+                    url.pool
+                        .max_connections
+                        .unwrap_or(POSTGRES_MAX_CONNECTIONS)
+                        .max(POSTGRES_MIN_POOL),
+                )
                 .test_before_acquire_if_idle_for(POSTGRES_PING_IF_IDLE_FOR);
+            if let Some(timeout) = url.pool.statement_timeout {
+                let millis = timeout.as_millis().to_string();
+                options.map_sqlx_postgres_opts(move |it| {
+                    it.options([("statement_timeout", millis.as_str())])
+                });
+            }
         }
     }
     let started = std::time::Instant::now();
@@ -237,13 +294,66 @@ fn is_sqlite_locked(err: &DbErr) -> bool {
 /// Connects and runs the task migrations, as every `todo-mcp` command does at start.
 pub async fn connect_and_migrate(url: &DatabaseUrl) -> Result<DatabaseConnection, ConnectError> {
     let db = connect(url).await?;
-    todo_migrations::up::<TaskMigrator>(&db)
+    let migrating = migration_pool(url, &db).await?;
+    todo_migrations::up::<TaskMigrator>(&migrating)
         .await
         .map_err(|source| ConnectError::Migrate {
             url: url.to_string(),
             source,
         })?;
     Ok(db)
+}
+
+/// The pool to run migrations on at start-up, beside `serving` (the pool of `url`): on SQLite
+/// `serving` itself, on PostgreSQL [`connect_for_migrations`]. Dropping it closes its
+/// connections.
+pub async fn migration_pool(
+    url: &DatabaseUrl,
+    serving: &DatabaseConnection,
+) -> Result<DatabaseConnection, ConnectError> {
+    match url.backend {
+        Backend::Sqlite => Ok(serving.clone()),
+        Backend::Postgres => connect_for_migrations(url).await,
+    }
+}
+
+/// A pool to run migrations on: on PostgreSQL a small one without the statement timeout,
+/// because a migration that rewrites a large table may rightly run longer than any query.
+pub async fn connect_for_migrations(url: &DatabaseUrl) -> Result<DatabaseConnection, ConnectError> {
+    match url.backend {
+        Backend::Sqlite => connect(url).await,
+        Backend::Postgres => {
+            let unlimited = url.clone().with_pool(PoolSettings {
+                max_connections: Some(MIGRATION_POOL),
+                statement_timeout: None,
+            });
+            connect(&unlimited).await
+        }
+    }
+}
+
+/// How many connections a pool has open, how many of them wait for work, and its maximum.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolUsage {
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+/// The pool of `db` as it is now (all zero for a connection that is not a pool).
+pub fn pool_usage(db: &DatabaseConnection) -> PoolUsage {
+    fn of<D: sqlx::Database>(pool: &sqlx::Pool<D>) -> PoolUsage {
+        PoolUsage {
+            open: pool.size(),
+            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            max: pool.options().get_max_connections(),
+        }
+    }
+    match db.get_database_backend() {
+        DbBackend::Sqlite => of(db.get_sqlite_connection_pool()),
+        DbBackend::Postgres => of(db.get_postgres_connection_pool()),
+        _ => PoolUsage::default(),
+    }
 }
 
 fn create_sqlite_directory(url: &DatabaseUrl) -> Result<(), ConnectError> {

@@ -10,6 +10,7 @@ mod chat;
 mod faults;
 mod http_auth;
 mod limits;
+mod metrics;
 mod migrations;
 mod process;
 mod python_sdk;

@@ -1,4 +1,5 @@
-//! What only the `todo-agent` process shows: how it stops on a signal, and what it logs.
+//! What only the processes show: how `todo-agent` stops on a signal, and what it and a remote
+//! `todo-mcp serve` log.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -7,6 +8,7 @@ use todo_tests::{
     agent::{AgentServer, FAKE_API_KEY},
     db::{Backend, TestDb},
     fake_openai::{FakeOpenAi, Reply},
+    mcp::HttpServer,
 };
 
 /// SIGTERM stops the host cleanly (exit 0), at once when nothing is open.
@@ -112,4 +114,60 @@ async fn the_production_log_is_json_lines_that_follow_a_turn_and_hold_no_secret(
     ] {
         assert!(!everything.contains(secret), "{what} is in the log");
     }
+}
+
+/// With `MCP_TASKS_URL`, the tool call crosses to a `todo-mcp serve` process: its line for the
+/// task it added names the request id the client got and the conversation, so one search
+/// through both processes' logs follows the turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_task_servers_lines_name_the_hosts_request() {
+    let db = TestDb::create(Backend::Sqlite, "process::remote_trace")
+        .await
+        .expect("SQLite");
+    let fake = FakeOpenAi::start().await;
+    let tasks = HttpServer::start(&db).await;
+    let server = AgentServer::start_process(
+        &db,
+        &[
+            ("OPENAI_API_KEY", FAKE_API_KEY),
+            ("OPENAI_BASE_URL", fake.base_url.as_str()),
+            ("MCP_TASKS_URL", tasks.url.as_str()),
+        ],
+    )
+    .await;
+    let user = server.sign_up().await;
+    fake.push(Reply::calls(&[("add_task", json!({"title": "trace me"}))]));
+    fake.push(Reply::text("Added."));
+    let response = server
+        .http
+        .post(format!("{}/api/{}/chat", server.base, user.id))
+        .bearer_auth(&user.token)
+        .json(&json!({"message": "add trace me"}))
+        .send()
+        .await
+        .expect("reach todo-agent");
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .expect("a request id")
+        .to_owned();
+    let body = response.text().await.expect("the stream");
+    assert!(body.contains("\"type\":\"done\""), "{body}");
+    let conversation = body
+        .lines()
+        .find_map(|line| line.strip_prefix("data: "))
+        .and_then(|data| serde_json::from_str::<Value>(data).ok())
+        .and_then(|start| start["conversation_id"].as_str().map(str::to_owned))
+        .expect("the start event names the conversation");
+
+    tasks.log().wait_for("task added").await;
+    let lines = tasks.log().lines();
+    let added = lines
+        .iter()
+        .find(|line| line.contains("task added"))
+        .expect("the task server's line");
+    assert!(added.contains(&request_id), "no request id in {added}");
+    assert!(
+        added.contains(&conversation),
+        "no conversation id in {added}"
+    );
 }
