@@ -99,10 +99,8 @@ impl App {
         let (tasks, embedded_tasks) = match &config.mcp_tasks_url {
             Some(url) => (
                 TaskGateway::new(
-                    TaskTarget::Remote {
-                        url: url.clone(),
-                        keys: keys.clone(),
-                    },
+                    TaskTarget::remote(url.clone(), keys.clone())
+                        .context("build the HTTP client of MCP_TASKS_URL")?,
                     metrics.clone(),
                 ),
                 None,

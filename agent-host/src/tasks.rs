@@ -44,6 +44,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How long a remote session is reused: well within its token's lifetime.
 const REMOTE_SESSION_REUSE: Duration = Duration::from_secs(4 * 60);
+/// How long a connection to a remote task server may sit unused before it is closed.
+const REMOTE_IDLE_CONNECTION: Duration = Duration::from_secs(60);
 /// How many users' sessions are kept open.
 const MAX_CACHED_SESSIONS: usize = 1024;
 
@@ -51,7 +53,27 @@ const MAX_CACHED_SESSIONS: usize = 1024;
 #[derive(Clone)]
 pub enum TaskTarget {
     Embedded(TaskStore),
-    Remote { url: Url, keys: TokenKeys },
+    Remote {
+        url: Url,
+        keys: TokenKeys,
+        /// One HTTP client for every user's session: one pool of kept-alive connections to
+        /// the task server, instead of a client (TLS set-up, pool) per session and a new TCP
+        /// connection per call, which rmcp's default client makes.
+        http: reqwest::Client,
+    },
+}
+
+impl TaskTarget {
+    /// The task server at `url` (`todo-mcp serve`'s `/mcp`), with tokens signed by `keys`.
+    pub fn remote(url: Url, keys: TokenKeys) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            // The task server never redirects; following one would send the user's token on.
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(REMOTE_IDLE_CONNECTION)
+            .build()?;
+        Ok(Self::Remote { url, keys, http })
+    }
 }
 
 /// MCP sessions to the task tools, one per user, reused across requests.
@@ -205,11 +227,12 @@ impl TaskGateway {
             TaskTarget::Embedded(store) => in_process::connect(store.clone(), user)
                 .await
                 .map_err(|err| TaskCallError::Unreachable(Box::new(err)))?,
-            TaskTarget::Remote { url, keys } => {
+            TaskTarget::Remote { url, keys, http } => {
                 let token = keys
                     .issue(user, Audience::Mcp, REMOTE_TOKEN_LIFETIME)
                     .map_err(|err| TaskCallError::Unreachable(Box::new(err)))?;
-                let transport = StreamableHttpClientTransport::from_config(
+                let transport = StreamableHttpClientTransport::with_client(
+                    http.clone(),
                     StreamableHttpClientTransportConfig::with_uri(url.as_str())
                         .auth_header(token.token),
                 );

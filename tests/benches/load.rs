@@ -7,19 +7,21 @@
 //! schedule whether or not the previous one has finished, so a slow server shows as latency
 //! and errors, not as a politely slower client.
 //!
-//! For 1, 10, 100 and 1,000 users, over two deployments on one PostgreSQL database
+//! For 1, 10, 100, 1,000, 1,500, 2,000 and 4,000 users, over two deployments on one PostgreSQL database
 //! (`TEST_DATABASE_URL`):
 //! - **one host**: a `todo-agent` using its own `todo-mcp serve` (`MCP_TASKS_URL`);
 //! - **two hosts**: two such pairs behind nginx (round robin), as `docs/deployment.md` says.
 //!
-//! Each line prints actions/s, p50/p99 latency of every action (a chat turn until its last
-//! event), the chat's time to the first text chunk, errors, and the CPU (cores busy) and
+//! Each line prints actions/s, p50/p99 latency of the requests (list, add, complete), the chat's
+//! time to the first text chunk (after its `add_task` step) and to its last event, errors, and
+//! the CPU (cores busy) and
 //! resident memory of each process: the hosts, the task servers, nginx, PostgreSQL (every
 //! `postgres` process) and this one (the load generator and the fake model). A line is
-//! saturated when p99 passes 1 s or an action fails.
+//! saturated when the p99 of the requests or of the first chunk passes 1 s, or an action fails.
 //!
 //! `LOAD_SECONDS` sets the measured seconds per line (10 by default); `-- one` or `-- two` runs
-//! one deployment only. The servers are this executable started again in their roles
+//! one deployment only, `-- users=1000` (or `users=100,2000`) those lines only: to profile a
+//! line, run it for longer and attach `perf` to it (`docs/perf/README.md`). The servers are this executable started again in their roles
 //! (`TODO_BENCH_ROLE`), at the bench's optimisation level, in production mode.
 
 use std::{
@@ -43,7 +45,8 @@ use todo_tests::{
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const LEVELS: [usize; 4] = [1, 10, 100, 1_000];
+/// The issue's four, then on until this machine saturates.
+const LEVELS: [usize; 7] = [1, 10, 100, 1_000, 1_500, 2_000, 4_000];
 /// The mean pause between two actions of one user.
 const MEAN_PAUSE: Duration = Duration::from_secs(2);
 const TOKEN_DELAY: Duration = Duration::from_millis(25);
@@ -105,8 +108,11 @@ struct User {
 /// What the actions of one line measured.
 #[derive(Default)]
 struct Tally {
-    latency: Option<Histogram<u64>>,
+    /// List, add and complete: request to response.
+    requests: Option<Histogram<u64>>,
+    /// Chat turns: request to the first text chunk, and to the last event.
     first_chunk: Option<Histogram<u64>>,
+    turns: Option<Histogram<u64>>,
     done: HashMap<Action, usize>,
     errors: Vec<String>,
 }
@@ -116,9 +122,12 @@ impl Tally {
         match outcome {
             Ok(measured) => {
                 *self.done.entry(action).or_default() += 1;
-                record(&mut self.latency, measured.took);
-                if let Some(first) = measured.first_chunk {
-                    record(&mut self.first_chunk, first);
+                match measured.first_chunk {
+                    Some(first) => {
+                        record(&mut self.first_chunk, first);
+                        record(&mut self.turns, measured.took);
+                    }
+                    None => record(&mut self.requests, measured.took),
                 }
             }
             Err(error) => self.errors.push(format!("{action:?}: {error}")),
@@ -148,6 +157,15 @@ async fn run() {
         .and_then(|raw| raw.parse::<u64>().ok())
         .unwrap_or(10);
     let measured = Duration::from_secs(seconds);
+    let levels: Vec<usize> = args
+        .iter()
+        .find_map(|arg| arg.strip_prefix("users="))
+        .map(|list| {
+            list.split(',')
+                .map(|n| n.trim().parse().expect("users=<count>[,<count>...]"))
+                .collect()
+        })
+        .unwrap_or_else(|| LEVELS.to_vec());
     let Some(db) = TestDb::create(Backend::Postgres, "bench load").await else {
         print_line("the load report needs PostgreSQL: set TEST_DATABASE_URL");
         return;
@@ -158,7 +176,7 @@ async fn run() {
         calls: vec![("add_task".to_owned(), json!({"title": "buy milk"}))],
         text: tokens(&"word ".repeat(REPLY_WORDS)),
     });
-    let users = seed_users(&db, *LEVELS.iter().max().unwrap_or(&1)).await;
+    let users = seed_users(&db, levels.iter().copied().max().unwrap_or(1)).await;
     let mut report = vec![format!(
         "load on PostgreSQL: users acting every {MEAN_PAUSE:?} on average (list 50 %, add 20 %, \
          complete 10 %, chat 20 %: add_task + {REPLY_WORDS} tokens at {TOKEN_DELAY:?} each), \
@@ -182,7 +200,7 @@ async fn run() {
         .await;
         report.push(String::new());
         report.push(format!("{}:", deployment.name));
-        for &level in &LEVELS {
+        for &level in &levels {
             let line = run_line(&deployment, &users[..level], measured).await;
             report.push(line);
         }
@@ -341,18 +359,24 @@ async fn run_line(deployment: &Deployment, users: &[Arc<User>], span: Duration) 
     let quantile = |histogram: &Option<Histogram<u64>>, q: f64| {
         histogram
             .as_ref()
-            .map_or(0.0, |h| h.value_at_quantile(q) as f64 / 1000.0)
+            .map(|h| h.value_at_quantile(q) as f64 / 1000.0)
     };
-    let p99 = quantile(&tally.latency, 0.99);
-    let saturated = p99 > SATURATION_P99.as_secs_f64() * 1000.0 || !tally.errors.is_empty();
+    let millis = |histogram: &Option<Histogram<u64>>, q: f64| {
+        quantile(histogram, q).map_or_else(|| "    n/a".to_owned(), |ms| format!("{ms:>7.1}"))
+    };
+    let limit = SATURATION_P99.as_secs_f64() * 1000.0;
+    let saturated = quantile(&tally.requests, 0.99).is_some_and(|ms| ms > limit)
+        || quantile(&tally.first_chunk, 0.99).is_some_and(|ms| ms > limit)
+        || !tally.errors.is_empty();
     let mut line = format!(
-        "  {:>5} users: {:>6.1} actions/s, p50 {:>7.1} ms, p99 {:>7.1} ms, first chunk p50 {:>6.1} ms p99 {:>7.1} ms, {} errors{}",
+        "  {:>5} users: {:>6.1} actions/s; requests p50 {} ms p99 {} ms; chat first chunk p50 {} ms p99 {} ms, whole turn p99 {} ms; {} errors{}",
         users.len(),
         (done + tally.errors.len()) as f64 / span.as_secs_f64(),
-        quantile(&tally.latency, 0.5),
-        p99,
-        quantile(&tally.first_chunk, 0.5),
-        quantile(&tally.first_chunk, 0.99),
+        millis(&tally.requests, 0.5),
+        millis(&tally.requests, 0.99),
+        millis(&tally.first_chunk, 0.5),
+        millis(&tally.first_chunk, 0.99),
+        millis(&tally.turns, 0.99),
         tally.errors.len(),
         if saturated { " SATURATED" } else { "" },
     );
@@ -425,11 +449,9 @@ async fn act(front: &Front, user: &User, action: Action) -> Result<Measured, Str
                 Some(task) => {
                     let response = front
                         .http
-                        .post(format!(
-                            "{}/api/{}/tasks/{task}/complete",
-                            front.base, user.api.id
-                        ))
+                        .patch(format!("{}/api/{}/tasks/{task}", front.base, user.api.id))
                         .bearer_auth(&user.api.token)
+                        .json(&json!({"completed": true}))
                         .send()
                         .await
                         .map_err(|err| err.to_string())?;

@@ -118,7 +118,8 @@ fn config(dir: &Path, port: u16, hosts: &[&str]) -> String {
         r#"worker_processes 1;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log;
-events {{ worker_connections 512; }}
+worker_rlimit_nofile 20000;
+events {{ worker_connections 8192; }}
 http {{
     log_format passed "$request_method $uri $status $upstream_addr";
     access_log {dir}/access.log passed;

@@ -3,7 +3,8 @@
 //! unless that would merge two accounts. Run on both databases by rolling the two migrations
 //! back, writing rows the way the old code did, and migrating again.
 //!
-//! And processes that start together on a fresh database take turns at the migrations.
+//! And processes that start together on a fresh database take turns at the migrations, on
+//! connections without the statement timeout the serving pool has.
 
 use sea_orm::{ConnectionTrait as _, DatabaseConnection, Statement};
 use todo_migrations::{HostMigrator, MigratorTrait as _, TaskMigrator};
@@ -166,4 +167,43 @@ async fn processes_starting_together_take_turns_at_the_migrations() {
             assert_eq!(recorded, migrations as i64, "{backend:?} {table}");
         }
     }
+}
+
+/// `DATABASE_STATEMENT_TIMEOUT_SECS` reaches PostgreSQL on every connection of the serving pool
+/// (a statement past it is cancelled), while the pool that runs the migrations has none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serving_connections_have_the_statement_timeout_and_migrations_none() {
+    let Some(test_db) = TestDb::create(Backend::Postgres, "migrations::statement_timeout").await
+    else {
+        return;
+    };
+    let url = test_db.database_url().with_pool(todo_mcp::db::PoolSettings {
+        max_connections: Some(3),
+        statement_timeout: Some(std::time::Duration::from_secs(1)),
+    });
+    let serving = todo_mcp::db::connect(&url).await.expect("connect");
+    assert_eq!(
+        strings(&serving, "SHOW statement_timeout", "statement_timeout").await,
+        ["1s"]
+    );
+    let slow = serving
+        .query_all_raw(Statement::from_string(
+            serving.get_database_backend(),
+            "SELECT pg_sleep(3)",
+        ))
+        .await
+        .expect_err("a statement past the timeout is cancelled");
+    assert!(
+        slow.to_string().contains("statement timeout"),
+        "{slow}"
+    );
+    let migrating = todo_mcp::db::migration_pool(&url, &serving)
+        .await
+        .expect("connect for migrations");
+    assert_eq!(
+        strings(&migrating, "SHOW statement_timeout", "statement_timeout").await,
+        ["0"]
+    );
+    assert_eq!(todo_mcp::db::pool_usage(&migrating).max, 2);
+    assert_eq!(todo_mcp::db::pool_usage(&serving).max, 3);
 }
