@@ -177,10 +177,12 @@ async fn serving_connections_have_the_statement_timeout_and_migrations_none() {
     else {
         return;
     };
-    let url = test_db.database_url().with_pool(todo_mcp::db::PoolSettings {
-        max_connections: Some(3),
-        statement_timeout: Some(std::time::Duration::from_secs(1)),
-    });
+    let url = test_db
+        .database_url()
+        .with_pool(todo_mcp::db::PoolSettings {
+            max_connections: Some(3),
+            statement_timeout: Some(std::time::Duration::from_secs(1)),
+        });
     let serving = todo_mcp::db::connect(&url).await.expect("connect");
     assert_eq!(
         strings(&serving, "SHOW statement_timeout", "statement_timeout").await,
@@ -193,10 +195,7 @@ async fn serving_connections_have_the_statement_timeout_and_migrations_none() {
         ))
         .await
         .expect_err("a statement past the timeout is cancelled");
-    assert!(
-        slow.to_string().contains("statement timeout"),
-        "{slow}"
-    );
+    assert!(slow.to_string().contains("statement timeout"), "{slow}");
     let migrating = todo_mcp::db::migration_pool(&url, &serving)
         .await
         .expect("connect for migrations");
