@@ -90,6 +90,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(mode = ?config.mode, "Todo Agent is running at {url} (API docs at {url}api/docs)");
     let secret = jwt_secret(&config)?;
     let app = App::build(&config, &secret, server).await?;
+    if let Some(metrics) = app.metrics_addr() {
+        tracing::info!("metrics at http://{metrics}/metrics");
+    }
     tracing::info!(
         database = %config.database_url,
         tasks = config.mcp_tasks_url.as_ref().map_or("embedded", |url| url.as_str()),

@@ -27,7 +27,7 @@ const SQLITE_MAX_CONNECTIONS: u32 = 4;
 const SQLITE_CONNECT_RETRY: Duration = Duration::from_millis(20);
 const POSTGRES_MAX_CONNECTIONS: u32 = 16;
 /// The fewest connections a PostgreSQL pool may have: the migration guard holds its lock on one
-/// while the migrations run on another.
+/// while the migrations run on another (`todo_migrations::up`).
 pub const POSTGRES_MIN_POOL: u32 = 2;
 /// How long one PostgreSQL statement may run unless `DATABASE_STATEMENT_TIMEOUT_SECS` says
 /// otherwise: every query of the product takes milliseconds, so one still running after this is

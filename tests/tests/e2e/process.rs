@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use todo_tests::{
     TEST_JWT_SECRET,
-    agent::{AgentServer, FAKE_API_KEY},
+    agent::{AgentServer, ApiUser, FAKE_API_KEY},
     db::{Backend, TestDb},
     fake_openai::{FakeOpenAi, Reply},
     mcp::HttpServer,
@@ -57,28 +57,7 @@ async fn the_production_log_is_json_lines_that_follow_a_turn_and_hold_no_secret(
         )
         .await;
     assert_eq!(refused.status, reqwest::StatusCode::UNAUTHORIZED);
-    fake.push(Reply::calls(&[("add_task", json!({"title": "log me"}))]));
-    fake.push(Reply::text("Added."));
-    let response = server
-        .http
-        .post(format!("{}/api/{}/chat", server.base, user.id))
-        .bearer_auth(&user.token)
-        .json(&json!({"message": "add log me"}))
-        .send()
-        .await
-        .expect("reach todo-agent");
-    let request_id = response.headers()["x-request-id"]
-        .to_str()
-        .expect("a request id")
-        .to_owned();
-    let body = response.text().await.expect("the stream");
-    assert!(body.contains("\"type\":\"done\""), "{body}");
-    let conversation = body
-        .lines()
-        .find_map(|line| line.strip_prefix("data: "))
-        .and_then(|data| serde_json::from_str::<Value>(data).ok())
-        .and_then(|start| start["conversation_id"].as_str().map(str::to_owned))
-        .expect("the start event names the conversation");
+    let (request_id, conversation) = add_through_chat(&server, &fake, &user, "log me").await;
     log.wait_for("chat turn done").await;
 
     let lines = log.lines();
@@ -136,13 +115,36 @@ async fn a_remote_task_servers_lines_name_the_hosts_request() {
     )
     .await;
     let user = server.sign_up().await;
-    fake.push(Reply::calls(&[("add_task", json!({"title": "trace me"}))]));
+    let (request_id, conversation) = add_through_chat(&server, &fake, &user, "trace me").await;
+
+    tasks.log().wait_for("task added").await;
+    let lines = tasks.log().lines();
+    let added = lines
+        .iter()
+        .find(|line| line.contains("task added"))
+        .expect("the task server's line");
+    assert!(added.contains(&request_id), "no request id in {added}");
+    assert!(
+        added.contains(&conversation),
+        "no conversation id in {added}"
+    );
+}
+
+/// A chat turn in which the fake model adds `title` through `add_task`: the request id the
+/// client got, and the conversation of the turn.
+async fn add_through_chat(
+    server: &AgentServer,
+    fake: &FakeOpenAi,
+    user: &ApiUser,
+    title: &str,
+) -> (String, String) {
+    fake.push(Reply::calls(&[("add_task", json!({ "title": title }))]));
     fake.push(Reply::text("Added."));
     let response = server
         .http
         .post(format!("{}/api/{}/chat", server.base, user.id))
         .bearer_auth(&user.token)
-        .json(&json!({"message": "add trace me"}))
+        .json(&json!({ "message": format!("add {title}") }))
         .send()
         .await
         .expect("reach todo-agent");
@@ -158,16 +160,5 @@ async fn a_remote_task_servers_lines_name_the_hosts_request() {
         .and_then(|data| serde_json::from_str::<Value>(data).ok())
         .and_then(|start| start["conversation_id"].as_str().map(str::to_owned))
         .expect("the start event names the conversation");
-
-    tasks.log().wait_for("task added").await;
-    let lines = tasks.log().lines();
-    let added = lines
-        .iter()
-        .find(|line| line.contains("task added"))
-        .expect("the task server's line");
-    assert!(added.contains(&request_id), "no request id in {added}");
-    assert!(
-        added.contains(&conversation),
-        "no conversation id in {added}"
-    );
+    (request_id, conversation)
 }

@@ -1,9 +1,11 @@
 //! Plain task commands in English, parsed into a [`Command`]: what the offline agent does.
 //!
 //! The parser is deliberately small and predictable: a command is recognised by how it starts
-//! ("add", "complete", "rename ... to ...", "delete", "what", "show", ...), and the details of a
-//! new task (priority, due date, tags) are picked out of it wherever they are.
+//! ("add", "complete", "rename ... to ...", "move ... to ...", "make ... high priority",
+//! "delete", "what", "show", ...), and the details of a new task (priority, due date, tags) are
+//! picked out of it wherever they are.
 
+use chrono::{DateTime, Duration, FixedOffset};
 use todo_mcp::tools::dto::{AddTaskArgs, ListTasksArgs};
 
 use super::dates;
@@ -12,7 +14,22 @@ use crate::chat::clock::UserClock;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Add(AddTaskArgs),
-    List(ListTasksArgs),
+    /// A list; `due` narrows it to a window of due dates, which the tool cannot filter by, so
+    /// the agent filters the page it gets.
+    List {
+        filters: ListTasksArgs,
+        due: Option<DueWindow>,
+    },
+    /// Give the task `target` names a new due date.
+    Reschedule {
+        target: String,
+        when: NewDue,
+    },
+    /// Give the task `target` names a new priority.
+    Prioritize {
+        target: String,
+        priority: &'static str,
+    },
     /// Complete (or reopen) the task that `target` names.
     Complete {
         target: String,
@@ -27,6 +44,49 @@ pub enum Command {
     },
     Help,
 }
+
+/// Which due dates a list asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueWindow {
+    /// Due before now and still open.
+    Overdue,
+    /// Due today, where the user is.
+    Today,
+    Tomorrow,
+    /// Due from now to the end of Sunday.
+    ThisWeek,
+}
+
+/// A task's new due date: a date, or its old one (or now) moved by a span.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NewDue {
+    At(DateTime<FixedOffset>),
+    Later(Duration),
+}
+
+const RESCHEDULE_PREFIXES: [&str; 9] = [
+    "reschedule ",
+    "move ",
+    "postpone ",
+    "push back ",
+    "push ",
+    "delay ",
+    "change the due date of ",
+    "set the due date of ",
+    "change the date of ",
+];
+/// Questions that ask what the assistant is, not for tasks.
+const HELP_PHRASES: [&str; 9] = [
+    "what can you do",
+    "what can i say",
+    "what do you do",
+    "what do you understand",
+    "what are you",
+    "who are you",
+    "how do i",
+    "how does this work",
+    "help",
+];
 
 const ADD_PREFIXES: [&str; 14] = [
     "add a new task to ",
@@ -81,6 +141,17 @@ const LIST_STARTS: [&str; 12] = [
 pub fn parse(message: &str, clock: &UserClock) -> Command {
     let text = normalize(message);
     let lower = text.to_ascii_lowercase();
+    if HELP_PHRASES.iter().any(|phrase| lower.starts_with(phrase)) {
+        return Command::Help;
+    }
+    if let Some(rest) = strip_any(&text, &lower, &RESCHEDULE_PREFIXES)
+        && let Some(command) = reschedule(rest, clock)
+    {
+        return command;
+    }
+    if let Some(command) = prioritize(&text, &lower) {
+        return command;
+    }
     if let Some(rest) = strip_any(
         &text,
         &lower,
@@ -146,9 +217,112 @@ pub fn parse(message: &str, clock: &UserClock) -> Command {
         return new_task(rest, clock).map_or(Command::Help, Command::Add);
     }
     if LIST_STARTS.iter().any(|start| lower.starts_with(start)) {
-        return Command::List(list_filters(&lower));
+        let (filters, due) = list_filters(&lower);
+        return Command::List { filters, due };
     }
     Command::Help
+}
+
+/// "call mum to next monday", "the report by 2 days", "rent until the 1st of january".
+fn reschedule(rest: &str, clock: &UserClock) -> Option<Command> {
+    let lower = rest.to_ascii_lowercase();
+    for connector in [" by ", " to ", " until ", " till ", " for ", " on "] {
+        let Some(split) = lower.rfind(connector) else {
+            continue;
+        };
+        let target = target(&rest[..split]);
+        let when: Vec<&str> = lower[split + connector.len()..]
+            .split_whitespace()
+            .map(|word| word.trim_matches(|c: char| matches!(c, ',' | '.' | '!' | '?')))
+            .collect();
+        if target.is_empty() || when.is_empty() {
+            continue;
+        }
+        let postponed = if connector == " by " {
+            span(&when).map(NewDue::Later)
+        } else {
+            None
+        };
+        // The whole rest must be the date: "move dinner to the garden" is no reschedule.
+        let Some(when) = postponed.or_else(|| {
+            dates::find(&when, clock)
+                .filter(|found| found.start == 0 && found.end == when.len())
+                .map(|found| NewDue::At(found.due))
+        }) else {
+            continue;
+        };
+        return Some(Command::Reschedule { target, when });
+    }
+    None
+}
+
+/// "2 days", "a week", "3 hours": how far a postponement moves a task.
+fn span(words: &[&str]) -> Option<Duration> {
+    let [count, unit] = words else { return None };
+    let count = match *count {
+        "a" | "an" | "one" => 1,
+        number => number
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=3650).contains(n))?,
+    };
+    Some(match *unit {
+        "hour" | "hours" => Duration::hours(count),
+        "day" | "days" => Duration::days(count),
+        "week" | "weeks" => Duration::weeks(count),
+        _ => return None,
+    })
+}
+
+/// "make X high priority", "set the priority of X to low", "change X to high priority",
+/// "prioritize X", "deprioritize X".
+fn prioritize(text: &str, lower: &str) -> Option<Command> {
+    let level = |word: &str| match word {
+        "high" | "urgent" | "important" => Some("high"),
+        "medium" | "normal" => Some("medium"),
+        "low" => Some("low"),
+        _ => None,
+    };
+    let command = |target: &str, priority| {
+        let target = self::target(target);
+        (!target.is_empty()).then_some(Command::Prioritize { target, priority })
+    };
+    for (prefix, priority) in [
+        ("prioritize ", "high"),
+        ("prioritise ", "high"),
+        ("deprioritize ", "low"),
+        ("deprioritise ", "low"),
+    ] {
+        if lower.starts_with(prefix) {
+            return command(&text[prefix.len()..], priority);
+        }
+    }
+    for prefix in [
+        "set the priority of ",
+        "change the priority of ",
+        "set priority of ",
+        "change priority of ",
+    ] {
+        if let Some(rest) = lower.strip_prefix(prefix) {
+            let split = rest.rfind(" to ")?;
+            let priority = level(rest[split + 4..].trim())?;
+            return command(&text[prefix.len()..prefix.len() + split], priority);
+        }
+    }
+    // "make X high priority", "set X to low priority", "change X to high priority".
+    let rest_at = ["make ", "set ", "change ", "mark "]
+        .iter()
+        .find(|verb| lower.starts_with(**verb))?
+        .len();
+    let rest = &lower[rest_at..];
+    let without = rest.strip_suffix(" priority")?;
+    let (target_end, word) = without.rsplit_once(' ')?;
+    let priority = level(word)?;
+    let target_end = target_end
+        .strip_suffix(" to")
+        .or_else(|| target_end.strip_suffix(" as"))
+        .unwrap_or(target_end);
+    command(&text[rest_at..rest_at + target_end.len()], priority)
 }
 
 /// Trims, drops a trailing `?`, `!` or `.` and a polite opening.
@@ -293,15 +467,31 @@ fn new_task(spec: &str, clock: &UserClock) -> Option<AddTaskArgs> {
     Some(arguments)
 }
 
-/// `list_tasks` arguments from "what's still open?", "show high priority tasks tagged work".
-fn list_filters(lower: &str) -> ListTasksArgs {
+/// `list_tasks` arguments from "what's still open?", "show high priority tasks tagged work",
+/// and the window of due dates of "show overdue tasks", "what's due today?".
+fn list_filters(lower: &str) -> (ListTasksArgs, Option<DueWindow>) {
     let words: Vec<&str> = lower
         .split_whitespace()
         .map(|word| word.trim_matches(|c: char| matches!(c, ',' | ';' | '.' | '!' | '?')))
         .collect();
     let mut filters = ListTasksArgs::default();
     let has = |wanted: &[&str]| words.iter().any(|word| wanted.contains(word));
-    if has(&["done", "completed", "finished", "complete"]) {
+    let due = if has(&["overdue", "late"]) || lower.contains("past due") {
+        Some(DueWindow::Overdue)
+    } else if lower.contains("this week") {
+        Some(DueWindow::ThisWeek)
+    } else if has(&["today", "tonight"]) {
+        Some(DueWindow::Today)
+    } else if has(&["tomorrow"]) {
+        Some(DueWindow::Tomorrow)
+    } else {
+        None
+    };
+    let done = has(&["done", "completed", "finished", "complete"]);
+    if due == Some(DueWindow::Overdue) || (due.is_some() && !done) {
+        // What is due is what is not done yet; overdue means not done.
+        filters.status = Some("pending".to_owned());
+    } else if done {
         filters.status = Some("completed".to_owned());
     } else if has(&[
         "open",
@@ -354,7 +544,7 @@ fn list_filters(lower: &str) -> ListTasksArgs {
             break;
         }
     }
-    filters
+    (filters, due)
 }
 
 #[cfg(test)]
@@ -377,9 +567,131 @@ mod tests {
 
     fn list(message: &str) -> Value {
         match parse(message, &clock()) {
-            Command::List(arguments) => serde_json::to_value(arguments).unwrap(),
+            Command::List { filters, due: None } => serde_json::to_value(filters).unwrap(),
             other => panic!("{message:?} parsed as {other:?}"),
         }
+    }
+
+    fn due_window(message: &str) -> (Value, DueWindow) {
+        match parse(message, &clock()) {
+            Command::List {
+                filters,
+                due: Some(due),
+            } => (serde_json::to_value(filters).unwrap(), due),
+            other => panic!("{message:?} parsed as {other:?}"),
+        }
+    }
+
+    fn reschedule(target: &str, due: &str) -> Command {
+        Command::Reschedule {
+            target: target.to_owned(),
+            when: NewDue::At(DateTime::parse_from_rfc3339(due).unwrap()),
+        }
+    }
+
+    fn prioritize(target: &str, priority: &'static str) -> Command {
+        Command::Prioritize {
+            target: target.to_owned(),
+            priority,
+        }
+    }
+
+    #[test]
+    fn questions_about_the_assistant_get_help() {
+        for question in [
+            "what can you do?",
+            "Help",
+            "how do I add a task?",
+            "who are you",
+        ] {
+            assert_eq!(parse(question, &clock()), Command::Help, "{question}");
+        }
+    }
+
+    #[test]
+    fn due_questions_become_windows() {
+        assert_eq!(
+            due_window("show overdue tasks"),
+            (json!({"status": "pending"}), DueWindow::Overdue)
+        );
+        assert_eq!(due_window("what's due today?").1, DueWindow::Today);
+        assert_eq!(due_window("what's due this week").1, DueWindow::ThisWeek);
+        assert_eq!(
+            due_window("any high priority tasks due tomorrow"),
+            (
+                json!({"status": "pending", "priority": "high"}),
+                DueWindow::Tomorrow
+            )
+        );
+    }
+
+    #[test]
+    fn moves_and_postponements_reschedule() {
+        // Today is Wednesday 25 November 2026, 10:00 UTC.
+        assert_eq!(
+            parse("move call mum to next monday", &clock()),
+            reschedule("call mum", "2026-11-30T17:00:00+00:00")
+        );
+        assert_eq!(
+            parse("reschedule the dentist to friday at 9am", &clock()),
+            reschedule("dentist", "2026-11-27T09:00:00+00:00")
+        );
+        assert_eq!(
+            parse("postpone pay rent until the 1st of january", &clock()),
+            reschedule("pay rent", "2027-01-01T17:00:00+00:00")
+        );
+        assert_eq!(
+            parse("postpone write report by 2 days", &clock()),
+            Command::Reschedule {
+                target: "write report".to_owned(),
+                when: NewDue::Later(Duration::days(2)),
+            }
+        );
+        assert_eq!(
+            parse("move talk to bob to tomorrow by 5pm", &clock()),
+            reschedule("talk to bob", "2026-11-26T17:00:00+00:00")
+        );
+        // Not a date after "to": not a reschedule.
+        assert!(matches!(
+            parse("move dinner to the garden", &clock()),
+            Command::Help
+        ));
+    }
+
+    #[test]
+    fn priority_changes_name_their_task_and_level() {
+        assert_eq!(
+            parse("make buy milk high priority", &clock()),
+            prioritize("buy milk", "high")
+        );
+        assert_eq!(
+            parse("set the priority of the report to low", &clock()),
+            prioritize("report", "low")
+        );
+        assert_eq!(
+            parse("change call mum to medium priority", &clock()),
+            prioritize("call mum", "medium")
+        );
+        assert_eq!(
+            parse("prioritize taxes", &clock()),
+            prioritize("taxes", "high")
+        );
+    }
+
+    #[test]
+    fn a_time_after_the_date_is_the_due_time() {
+        assert_eq!(
+            add("add write report by friday 5pm"),
+            json!({"title": "write report", "due_at": "2026-11-27T17:00:00+00:00"})
+        );
+        assert_eq!(
+            add("add pay rent on the 1st of january"),
+            json!({"title": "pay rent", "due_at": "2027-01-01T17:00:00+00:00"})
+        );
+        assert_eq!(
+            add("add call grandma december 24 at 10:00"),
+            json!({"title": "call grandma", "due_at": "2026-12-24T10:00:00+00:00"})
+        );
     }
 
     #[test]
@@ -471,7 +783,10 @@ mod tests {
 
         #[test]
         fn commands_with_odd_text_parse(
-            verb in proptest::sample::select(vec!["add ", "complete ", "rename ", "delete ", "mark ", "show ", "what "]),
+            verb in proptest::sample::select(vec![
+                "add ", "complete ", "rename ", "delete ", "mark ", "show ", "what ", "move ",
+                "postpone ", "make ", "set the priority of ", "change ", "show overdue ",
+            ]),
             rest in "[ a-zA-Zé#,.:0-9“”'\"-]{0,60}",
         ) {
             let _ = parse(&format!("{verb}{rest}"), &clock());

@@ -1,7 +1,9 @@
-//! Relative dates in plain English, resolved on the user's clock: `today`, `tonight`,
-//! `tomorrow`, `the day after tomorrow`, `friday`, `on friday`, `this friday`, `next friday`
-//! (all the coming Friday, 1 to 7 days ahead), `next week`, `in 3 days`, `in a week`,
-//! `2026-12-01`, each optionally followed by `at 5pm`, `at 17:30` or `at noon`.
+//! Dates in plain English, resolved on the user's clock: `today`, `tonight`, `tomorrow`,
+//! `the day after tomorrow`, `friday`, `on friday`, `this friday`, `next friday` (all the
+//! coming Friday, 1 to 7 days ahead), `next week`, `in 3 days`, `in a week`, `2026-12-01`,
+//! `jan 1`, `december 24`, `24 december`, `the 1st of january` (the next such day, or in the
+//! year given after it), each optionally followed by a time: `at 5pm`, `at 17:30`, `at noon`,
+//! `by 5pm`, or without `at` one that cannot be a number of something else (`5pm`, `17:30`).
 //! A date without a time means 17:00, the end of a working day; `tonight` means 20:00.
 
 use chrono::{DateTime, Datelike as _, Duration, FixedOffset, NaiveDate, NaiveTime, Weekday};
@@ -24,7 +26,7 @@ pub fn find(words: &[&str], clock: &UserClock) -> Option<Found> {
     (0..words.len()).find_map(|start| {
         let (date, mut end, default_time) = date_at(words, start, clock)?;
         let mut time = default_time;
-        if let Some((at, after)) = time_at(words, end) {
+        if let Some((at, after)) = time_at(words, end).or_else(|| bare_time_at(words, end)) {
             time = at;
             end = after;
         }
@@ -82,15 +84,100 @@ fn date_at(words: &[&str], i: usize, clock: &UserClock) -> Option<(NaiveDate, us
             if let Some(weekday) = weekday(other) {
                 return Some((coming(today, weekday), i + 1, five_pm()));
             }
+            if let Some((date, end)) = day_of_month_at(words, i, today) {
+                return Some((date, end, five_pm()));
+            }
             let date = NaiveDate::parse_from_str(other, "%Y-%m-%d").ok()?;
             Some((date, i + 1, five_pm()))
         }
     }
 }
 
-/// `at 5pm`, `at 5 pm`, `at 17:30`, `at noon` starting at `words[i]`.
+/// `jan 1`, `january 1st`, `1 january`, `1st of january`, `the 1st of january`, each with an
+/// optional year after it: the date and the index after the phrase. Without a year it is the
+/// next such day from `today` (today included).
+fn day_of_month_at(words: &[&str], i: usize, today: NaiveDate) -> Option<(NaiveDate, usize)> {
+    let word = |k: usize| words.get(i + k).copied().unwrap_or("");
+    let (month, day, mut end) = if let Some(month) = month(word(0)) {
+        (month, day_number(word(1))?, i + 2)
+    } else {
+        // "the 1st of january": "the" only before an ordinal, so "the 5 boxes" is no date.
+        let (skip, day) = match (word(0), day_number(word(0))) {
+            ("the", _) if word(1).ends_with(['t', 'd', 'h']) => (1, day_number(word(1))?),
+            (_, Some(day)) => (0, day),
+            _ => return None,
+        };
+        let of = usize::from(word(skip + 1) == "of");
+        (month(word(skip + 1 + of))?, day, i + skip + 2 + of)
+    };
+    let explicit_year = words
+        .get(end)
+        .and_then(|year| year.parse::<i32>().ok())
+        .filter(|year| (1970..=9999).contains(year));
+    if let Some(year) = explicit_year {
+        end += 1;
+        return Some((NaiveDate::from_ymd_opt(year, month, day)?, end));
+    }
+    let this_year = NaiveDate::from_ymd_opt(today.year(), month, day);
+    let date = match this_year {
+        Some(date) if date >= today => date,
+        // Passed this year (or 29 February of a common year): the next one that exists.
+        _ => (1..=8).find_map(|ahead| NaiveDate::from_ymd_opt(today.year() + ahead, month, day))?,
+    };
+    Some((date, end))
+}
+
+/// `1`, `1st`, `2nd`, `3rd`, `24th`: a day of a month.
+fn day_number(word: &str) -> Option<u32> {
+    let digits = ["st", "nd", "rd", "th"]
+        .iter()
+        .find_map(|suffix| word.strip_suffix(suffix))
+        .unwrap_or(word);
+    digits
+        .parse::<u32>()
+        .ok()
+        .filter(|day| (1..=31).contains(day) && digits.len() <= 2)
+}
+
+fn month(word: &str) -> Option<u32> {
+    Some(match word {
+        "january" | "jan" => 1,
+        "february" | "feb" => 2,
+        "march" | "mar" => 3,
+        "april" | "apr" => 4,
+        "may" => 5,
+        "june" | "jun" => 6,
+        "july" | "jul" => 7,
+        "august" | "aug" => 8,
+        "september" | "sep" | "sept" => 9,
+        "october" | "oct" => 10,
+        "november" | "nov" => 11,
+        "december" | "dec" => 12,
+        _ => return None,
+    })
+}
+
+/// A time right after a date without `at`: only one that cannot be something else (`5pm`,
+/// `5 pm`, `17:30`, `noon`), so "friday 3 boxes" keeps its number.
+fn bare_time_at(words: &[&str], i: usize) -> Option<(NaiveTime, usize)> {
+    let first = *words.get(i)?;
+    let unambiguous = matches!(first, "noon" | "midnight")
+        || first.contains(':')
+        || first.ends_with("am")
+        || first.ends_with("pm")
+        || matches!(words.get(i + 1), Some(&("am" | "pm")));
+    if !unambiguous {
+        return None;
+    }
+    // Read it as if "at" stood before it.
+    let mut with_at = vec!["at"];
+    with_at.extend_from_slice(&words[i..words.len().min(i + 2)]);
+    time_at(&with_at, 0).map(|(time, used)| (time, i + used - 1))
+}
+
+/// `at 5pm`, `at 5 pm`, `at 17:30`, `at noon` (or `by 5pm`) starting at `words[i]`.
 fn time_at(words: &[&str], i: usize) -> Option<(NaiveTime, usize)> {
-    if words.get(i) != Some(&"at") {
+    if !matches!(words.get(i), Some(&("at" | "by"))) {
         return None;
     }
     let first = *words.get(i + 1)?;
@@ -231,6 +318,55 @@ mod tests {
         assert_eq!(due("buy milk", "UTC"), None);
         assert_eq!(due("in the garden", "UTC"), None);
         assert_eq!(due("next steps", "UTC"), None);
+        assert_eq!(due("the 5 boxes", "UTC"), None);
+        assert_eq!(due("may i", "UTC"), None);
+        assert_eq!(due("feb 30", "UTC"), None);
+    }
+
+    #[test]
+    fn days_of_a_month_are_the_next_such_day() {
+        // Today is Wednesday 25 November 2026.
+        assert_eq!(due("jan 1", "UTC").unwrap(), "2027-01-01T17:00:00+00:00");
+        assert_eq!(
+            due("the 1st of january", "UTC").unwrap(),
+            "2027-01-01T17:00:00+00:00"
+        );
+        assert_eq!(
+            due("december 24", "UTC").unwrap(),
+            "2026-12-24T17:00:00+00:00"
+        );
+        assert_eq!(
+            due("24th december", "UTC").unwrap(),
+            "2026-12-24T17:00:00+00:00"
+        );
+        assert_eq!(
+            due("november 25", "UTC").unwrap(),
+            "2026-11-25T17:00:00+00:00"
+        );
+        assert_eq!(
+            due("november 24", "UTC").unwrap(),
+            "2027-11-24T17:00:00+00:00"
+        );
+        assert_eq!(
+            due("3 march 2028 at 9am", "UTC").unwrap(),
+            "2028-03-03T09:00:00+00:00"
+        );
+        assert_eq!(due("feb 29", "UTC").unwrap(), "2028-02-29T17:00:00+00:00");
+    }
+
+    #[test]
+    fn a_time_without_at_must_look_like_one() {
+        assert_eq!(
+            due("friday 5pm", "UTC").unwrap(),
+            "2026-11-27T17:00:00+00:00"
+        );
+        assert_eq!(
+            due("tomorrow 9:30", "UTC").unwrap(),
+            "2026-11-26T09:30:00+00:00"
+        );
+        let words = ["friday", "3", "boxes"];
+        let found = find(&words, &clock("UTC")).unwrap();
+        assert_eq!((found.start, found.end), (0, 1));
     }
 
     use proptest::strategy::Strategy as _;
@@ -246,6 +382,7 @@ mod tests {
                         "today", "tonight", "tomorrow", "the", "day", "after", "next", "this",
                         "coming", "week", "weeks", "in", "a", "an", "one", "days", "at", "noon",
                         "midnight", "friday", "sunday", "by", "on", "due", "pm", "am",
+                        "of", "jan", "may", "february", "1st", "29th", "31",
                     ]).prop_map(str::to_owned),
                     "-?[0-9]{1,12}",
                     "[0-9]{1,2}(:[0-9]{1,3})?(am|pm)?",

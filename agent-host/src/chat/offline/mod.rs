@@ -10,7 +10,7 @@
 mod command;
 mod dates;
 
-use chrono::DateTime;
+use chrono::{DateTime, Datelike as _, Duration, FixedOffset, NaiveTime};
 use futures::{StreamExt as _, future::BoxFuture, stream};
 use serde::de::DeserializeOwned;
 use todo_mcp::tools::{
@@ -21,7 +21,7 @@ use todo_mcp::tools::{
     },
 };
 
-use self::command::Command;
+use self::command::{Command, DueWindow, NewDue};
 use super::{
     clock::UserClock,
     model::{
@@ -33,10 +33,16 @@ use super::{
 const LOOKUP_LIMIT: i64 = 20;
 /// Tasks a list answer shows.
 const LIST_LIMIT: i64 = 50;
+/// How a due date reads in an answer: `Thu 26 Nov 17:00`, on the user's clock.
+const DUE_FORMAT: &str = "%a %-d %b %H:%M";
+/// Tasks read for a list by due date, which the agent filters itself: the tool's most.
+const DUE_LIST_LIMIT: i64 = 200;
 
 const HELP: &str = "I can keep your to-do list. Try “add buy milk tomorrow high priority”, \
-    “what's still open?”, “show tasks tagged work”, “complete buy milk”, \
-    “rename buy milk to buy oat milk” or “delete buy milk”.";
+    “add pay rent on the 1st of january”, “what's still open?”, “show overdue tasks”, \
+    “what's due this week?”, “show tasks tagged work”, “complete buy milk”, \
+    “move call mum to next monday”, “postpone the report by 2 days”, \
+    “make buy milk high priority”, “rename buy milk to buy oat milk” or “delete buy milk”.";
 
 /// The built-in agent.
 #[derive(Debug, Default, Clone)]
@@ -166,19 +172,26 @@ fn decide(messages: &[ChatMessage], clock: &UserClock) -> Action {
             Some(change) => format!("Added {}.", describe(&change.task, clock)),
             None => "Added the task.".to_owned(),
         }),
-        (Command::List(filters), []) => Action::Call(ToolCall::List(ListTasksArgs {
-            limit: Some(LIST_LIMIT),
+        (Command::List { filters, due }, []) => Action::Call(ToolCall::List(ListTasksArgs {
+            limit: Some(if due.is_some() {
+                DUE_LIST_LIMIT
+            } else {
+                LIST_LIMIT
+            }),
             ..filters
         })),
-        (Command::List(filters), [page, ..]) => {
-            Action::Say(list_answer(page.read().as_ref(), &filters, clock))
+        (Command::List { filters, due }, [page, ..]) => {
+            Action::Say(list_answer(page.read(), &filters, due, clock))
         }
         (Command::Complete { target, completed }, []) => {
             lookup(&target, if completed { "pending" } else { "completed" })
         }
+        (Command::Reschedule { target, .. } | Command::Prioritize { target, .. }, []) => {
+            lookup(&target, "pending")
+        }
         (Command::Rename { target, .. } | Command::Delete { target }, []) => lookup(&target, "all"),
-        (command, [found]) => act_on_found(command, found.read()),
-        (command, [_, changed, ..]) => Action::Say(confirm(&command, changed.read())),
+        (command, [found]) => act_on_found(command, found.read(), clock),
+        (command, [_, changed, ..]) => Action::Say(confirm(&command, changed.read(), clock)),
     }
 }
 
@@ -193,11 +206,16 @@ fn lookup(target: &str, status: &str) -> Action {
 }
 
 /// With the lookup's tasks: the change, or why there is none.
-fn act_on_found(command: Command, found: Option<TaskListView>) -> Action {
+fn act_on_found(command: Command, found: Option<TaskListView>, clock: &UserClock) -> Action {
     let (target, open_only) = match &command {
         Command::Complete { target, completed } => (target.as_str(), Some(*completed)),
+        Command::Reschedule { target, .. } | Command::Prioritize { target, .. } => {
+            (target.as_str(), Some(true))
+        }
         Command::Rename { target, .. } | Command::Delete { target } => (target.as_str(), None),
-        Command::Add(_) | Command::List(_) | Command::Help => return Action::Say(HELP.to_owned()),
+        Command::Add(_) | Command::List { .. } | Command::Help => {
+            return Action::Say(HELP.to_owned());
+        }
     };
     let tasks = found.map(|page| page.tasks).unwrap_or_default();
     let exact: Vec<&TaskView> = tasks
@@ -238,26 +256,88 @@ fn act_on_found(command: Command, found: Option<TaskListView>) -> Action {
             title: Some(title),
             ..UpdateTaskArgs::default()
         }),
+        Command::Reschedule { when, .. } => {
+            let due = match when {
+                NewDue::At(due) => due,
+                // Later than it was due, or than now for a task with no due date.
+                NewDue::Later(span) => {
+                    due_of(chosen, clock).unwrap_or_else(|| clock.local_now()) + span
+                }
+            };
+            ToolCall::Update(UpdateTaskArgs {
+                task_id,
+                due_at: Some(due.to_rfc3339()),
+                ..UpdateTaskArgs::default()
+            })
+        }
+        Command::Prioritize { priority, .. } => ToolCall::Update(UpdateTaskArgs {
+            task_id,
+            priority: Some(priority.to_owned()),
+            ..UpdateTaskArgs::default()
+        }),
         _ => ToolCall::Delete(DeleteTaskArgs { task_id }),
     })
 }
 
+/// A task's due date on the user's clock.
+fn due_of(task: &TaskView, clock: &UserClock) -> Option<DateTime<FixedOffset>> {
+    let due = DateTime::parse_from_rfc3339(task.due_at.as_deref()?).ok()?;
+    Some(due.with_timezone(clock.local_now().offset()))
+}
+
 /// The sentence after a change went through.
-fn confirm(command: &Command, change: Option<TaskChangeView>) -> String {
+fn confirm(command: &Command, change: Option<TaskChangeView>, clock: &UserClock) -> String {
+    let due = change
+        .as_ref()
+        .and_then(|change| due_of(&change.task, clock))
+        .map(|due| due.format(DUE_FORMAT).to_string());
     let title = change.map_or_else(|| "the task".to_owned(), |change| change.title);
     match command {
+        Command::Reschedule { .. } => match due {
+            Some(due) => format!("Moved “{title}” to {due}."),
+            None => format!("Moved “{title}”."),
+        },
+        Command::Prioritize { priority, .. } => format!("“{title}” is now {priority} priority."),
         Command::Complete {
             completed: true, ..
         } => format!("Marked “{title}” as done."),
         Command::Complete { .. } => format!("Reopened “{title}”."),
         Command::Rename { target, .. } => format!("Renamed “{target}” to “{title}”."),
         Command::Delete { .. } => format!("Deleted “{title}”."),
-        Command::Add(_) | Command::List(_) | Command::Help => HELP.to_owned(),
+        Command::Add(_) | Command::List { .. } | Command::Help => HELP.to_owned(),
     }
 }
 
-fn list_answer(page: Option<&TaskListView>, filters: &ListTasksArgs, clock: &UserClock) -> String {
-    let tasks = page.map(|page| page.tasks.as_slice()).unwrap_or_default();
+fn list_answer(
+    page: Option<TaskListView>,
+    filters: &ListTasksArgs,
+    due: Option<DueWindow>,
+    clock: &UserClock,
+) -> String {
+    let more = page.as_ref().is_some_and(|page| page.next_cursor.is_some());
+    let mut tasks = page.map(|page| page.tasks).unwrap_or_default();
+    if let Some(window) = due {
+        tasks.retain(|task| due_of(task, clock).is_some_and(|at| window_holds(window, at, clock)));
+        let when = match window {
+            DueWindow::Overdue => "overdue",
+            DueWindow::Today => "due today",
+            DueWindow::Tomorrow => "due tomorrow",
+            DueWindow::ThisWeek => "due this week",
+        };
+        let more = if more { " (of the first ones)" } else { "" };
+        if tasks.is_empty() {
+            return format!("Nothing is {when}{more}.");
+        }
+        let mut answer = match tasks.len() {
+            1 => format!("1 task is {when}{more}:"),
+            count => format!("{count} tasks are {when}{more}:"),
+        };
+        for task in &tasks {
+            answer.push_str("\n- ");
+            answer.push_str(&describe(task, clock));
+        }
+        return answer;
+    }
     let status = filters.status.as_deref();
     let kind = match status {
         Some("pending") => "open tasks",
@@ -273,20 +353,33 @@ fn list_answer(page: Option<&TaskListView>, filters: &ListTasksArgs, clock: &Use
             _ => format!("No {kind} match."),
         };
     }
-    let more = if page.is_some_and(|page| page.next_cursor.is_some()) {
-        " (the first ones)"
-    } else {
-        ""
-    };
+    let more = if more { " (the first ones)" } else { "" };
     let mut answer = match tasks.len() {
         1 => format!("You have 1 {}{more}:", kind.trim_end_matches('s')),
         count => format!("You have {count} {kind}{more}:"),
     };
-    for task in tasks {
+    for task in &tasks {
         answer.push_str("\n- ");
         answer.push_str(&describe(task, clock));
     }
     answer
+}
+
+/// Whether a task due `at` falls in `window`, on the user's clock (the list asked for open
+/// tasks, unless the user asked for done ones).
+fn window_holds(window: DueWindow, at: DateTime<FixedOffset>, clock: &UserClock) -> bool {
+    let now = clock.local_now();
+    let today = clock.today();
+    let day = at.date_naive();
+    match window {
+        DueWindow::Overdue => at < now,
+        DueWindow::Today => day == today,
+        DueWindow::Tomorrow => day == today + Duration::days(1),
+        DueWindow::ThisWeek => {
+            let days_left = 6 - i64::from(today.weekday().num_days_from_monday());
+            at >= clock.at(today, NaiveTime::MIN) && day <= today + Duration::days(days_left)
+        }
+    }
 }
 
 /// “buy milk” (high priority, due Thu 26 Nov 17:00, #home), or done.
@@ -300,16 +393,8 @@ fn describe(task: &TaskView, clock: &UserClock) -> String {
         PriorityView::Low => details.push("low priority".to_owned()),
         PriorityView::High => details.push("high priority".to_owned()),
     }
-    if let Some(due) = task
-        .due_at
-        .as_deref()
-        .and_then(|due| DateTime::parse_from_rfc3339(due).ok())
-    {
-        let offset = clock.local_now().offset().to_owned();
-        details.push(format!(
-            "due {}",
-            due.with_timezone(&offset).format("%a %-d %b %H:%M")
-        ));
+    if let Some(due) = due_of(task, clock) {
+        details.push(format!("due {}", due.format(DUE_FORMAT)));
     }
     if !task.tags.is_empty() {
         let tags: Vec<String> = task.tags.iter().map(|tag| format!("#{tag}")).collect();
@@ -424,6 +509,61 @@ mod tests {
                 "You have 1 open task:\n- “buy milk” (high priority, due Thu 26 Nov 17:00, #home)"
                     .to_owned()
             )
+        );
+    }
+
+    fn task_due(id: &str, title: &str, due: &str) -> Value {
+        let mut task = task(id, title);
+        task["due_at"] = json!(due);
+        task
+    }
+
+    #[test]
+    fn overdue_lists_only_what_is_past_due() {
+        // Now is Wednesday 25 November 2026, 10:00 UTC.
+        let user = ChatMessage::User("show overdue tasks".to_owned());
+        let Action::Call(ToolCall::List(asked)) = decide(std::slice::from_ref(&user), &clock())
+        else {
+            panic!("expected a list");
+        };
+        assert_eq!(asked.status.as_deref(), Some("pending"));
+        assert_eq!(asked.limit, Some(DUE_LIST_LIMIT));
+        let page = tool(json!({"tasks": [
+            task_due("a", "pay bill", "2026-11-24T17:00:00.000000Z"),
+            task_due("b", "call mum", "2026-11-25T17:00:00.000000Z"),
+            task("c", "someday"),
+        ], "next_cursor": null}));
+        assert_eq!(
+            decide(&[user, page.clone()], &clock()),
+            Action::Say("1 task is overdue:\n- “pay bill” (due Tue 24 Nov 17:00)".to_owned())
+        );
+        let today = ChatMessage::User("what's due today?".to_owned());
+        assert_eq!(
+            decide(&[today, page], &clock()),
+            Action::Say("1 task is due today:\n- “call mum” (due Wed 25 Nov 17:00)".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_postponement_moves_the_old_due_date() {
+        let user = ChatMessage::User("postpone pay bill by 2 days".to_owned());
+        let found =
+            tool(json!({"tasks": [task_due("a", "pay bill", "2026-11-24T17:00:00.000000Z")]}));
+        assert_eq!(
+            decide(&[user.clone(), found.clone()], &clock()),
+            Action::Call(ToolCall::Update(UpdateTaskArgs {
+                task_id: "a".to_owned(),
+                due_at: Some("2026-11-26T17:00:00+00:00".to_owned()),
+                ..UpdateTaskArgs::default()
+            }))
+        );
+        let moved = tool(
+            json!({"task_id": "a", "status": "updated", "title": "pay bill",
+            "task": task_due("a", "pay bill", "2026-11-26T17:00:00.000000Z")}),
+        );
+        assert_eq!(
+            decide(&[user, found, moved], &clock()),
+            Action::Say("Moved “pay bill” to Thu 26 Nov 17:00.".to_owned())
         );
     }
 }

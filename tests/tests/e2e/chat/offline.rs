@@ -100,9 +100,31 @@ async fn the_offline_agent_handles_plain_task_commands() {
             .await,
     );
     assert_eq!(text, "Renamed “call mum” to “call mum back”.");
+    let text = reply(
+        &server
+            .chat(
+                &user,
+                say("move call mum back to the 1st of january at 9am"),
+            )
+            .await,
+    );
+    assert!(
+        text.starts_with("Moved “call mum back” to ") && text.ends_with(" 1 Jan 09:00."),
+        "{text}"
+    );
+    let text = reply(
+        &server
+            .chat(&user, say("make call mum back high priority"))
+            .await,
+    );
+    assert_eq!(text, "“call mum back” is now high priority.");
+    let text = reply(&server.chat(&user, say("show overdue tasks")).await);
+    assert_eq!(text, "Nothing is overdue.");
+    let text = reply(&server.chat(&user, say("what can you do?")).await);
+    assert!(text.starts_with("I can keep your to-do list."), "{text}");
     let text = reply(&server.chat(&user, say("what's still open?")).await);
     assert!(
-        text.starts_with("You have 1 open task:\n- “call mum back” (due "),
+        text.starts_with("You have 1 open task:\n- “call mum back” (high priority, due "),
         "{text}"
     );
     let text = reply(&server.chat(&user, say("delete call mum back")).await);
