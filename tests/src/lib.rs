@@ -11,12 +11,15 @@
 //!   read event by event.
 //! - [`mcp`]: the real `todo-mcp` binary over stdio and streamable HTTP, driven by the rmcp
 //!   client, and typed helpers to call the task tools.
+//! - [`eval`]: the assistant's evaluation, plain-English instructions judged by the task list
+//!   afterwards (`cargo run -p todo-tests --bin eval`).
 
 pub mod agent;
 pub mod balancer;
 pub mod browser;
 pub mod chat;
 pub mod db;
+pub mod eval;
 pub mod fake_openai;
 pub mod mcp;
 pub mod pg_cluster;

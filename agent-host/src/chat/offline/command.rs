@@ -122,13 +122,14 @@ const COMPLETE_PREFIXES: [&str; 14] = [
 ];
 const REOPEN_PREFIXES: [&str; 4] = ["reopen ", "re-open ", "uncomplete ", "undo "];
 const DELETE_PREFIXES: [&str; 5] = ["delete ", "remove ", "drop ", "get rid of ", "cancel "];
-const LIST_STARTS: [&str; 12] = [
+const LIST_STARTS: [&str; 13] = [
     "what",
     "which",
     "show",
     "list",
     "do i have",
     "any ",
+    "anything ",
     "search",
     "find",
     "tasks",
@@ -615,6 +616,7 @@ mod tests {
             (json!({"status": "pending"}), DueWindow::Overdue)
         );
         assert_eq!(due_window("what's due today?").1, DueWindow::Today);
+        assert_eq!(due_window("anything due tomorrow?").1, DueWindow::Tomorrow);
         assert_eq!(due_window("what's due this week").1, DueWindow::ThisWeek);
         assert_eq!(
             due_window("any high priority tasks due tomorrow"),
