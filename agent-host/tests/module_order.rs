@@ -55,7 +55,10 @@ const LAYERS: &[(&str, &[&str])] = &[
             "mod",
         ],
     ),
-    ("chat::offline", &["dates", "command", "mod"]),
+    (
+        "chat::offline",
+        &["dates", "command", "context", "several", "mod"],
+    ),
     (
         "api",
         &[

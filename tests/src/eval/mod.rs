@@ -220,7 +220,10 @@ impl Outcome {
         let reply = self.reply().to_lowercase();
         for title in wanted {
             if !reply.contains(&title.to_lowercase()) {
-                return Err(format!("the reply does not name “{title}”: {}", self.reply()));
+                return Err(format!(
+                    "the reply does not name “{title}”: {}",
+                    self.reply()
+                ));
             }
         }
         for title in unwanted {
@@ -274,7 +277,10 @@ impl Report {
             if run == 0 {
                 "n/a".to_owned()
             } else {
-                format!("{passed}/{run} ({:.0} %)", 100.0 * passed as f64 / run as f64)
+                format!(
+                    "{passed}/{run} ({:.0} %)",
+                    100.0 * passed as f64 / run as f64
+                )
             }
         };
         let _ = writeln!(text, "evaluation of {model}");
@@ -284,11 +290,7 @@ impl Report {
             "  within the offline assistant's documented English: {}",
             percent(self.rate(|v| v.offline))
         );
-        let _ = writeln!(
-            text,
-            "  beyond it: {}",
-            percent(self.rate(|v| !v.offline))
-        );
+        let _ = writeln!(text, "  beyond it: {}", percent(self.rate(|v| !v.offline)));
         let categories: BTreeMap<&str, ()> =
             self.verdicts.iter().map(|v| (v.category, ())).collect();
         for category in categories.keys() {
@@ -309,7 +311,11 @@ impl Report {
         );
         for verdict in &self.verdicts {
             if let Err(why) = &verdict.result {
-                let scope = if verdict.offline { "" } else { " (beyond the offline English)" };
+                let scope = if verdict.offline {
+                    ""
+                } else {
+                    " (beyond the offline English)"
+                };
                 let _ = writeln!(
                     text,
                     "  FAILED [{}]{scope} {:?}: {why}",
@@ -445,7 +451,10 @@ async fn seed_task(
             )
             .await;
         if done.status != StatusCode::OK {
-            return Err(format!("completing “{}” failed: {:?}", seed.title, done.body));
+            return Err(format!(
+                "completing “{}” failed: {:?}",
+                seed.title, done.body
+            ));
         }
     }
     Ok(())

@@ -26,8 +26,15 @@ async fn the_offline_assistant_handles_its_documented_english() {
     let text = report.render("the offline assistant");
     eprintln!("{text}");
     let (passed, run) = report.rate(|verdict| verdict.offline);
-    assert!(run >= 45, "only {run} instructions within the offline English");
-    assert!(report.verdicts.len() >= 60, "{} instructions", report.verdicts.len());
+    assert!(
+        run >= 45,
+        "only {run} instructions within the offline English"
+    );
+    assert!(
+        report.verdicts.len() >= 60,
+        "{} instructions",
+        report.verdicts.len()
+    );
     assert!(
         passed as f64 >= REQUIRED * run as f64,
         "{passed}/{run} within the offline assistant's documented English:\n{text}"

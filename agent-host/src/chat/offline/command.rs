@@ -45,6 +45,20 @@ pub enum Command {
     Help,
 }
 
+impl Command {
+    /// The task a change names, when it is a change.
+    pub fn target_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Command::Complete { target, .. }
+            | Command::Reschedule { target, .. }
+            | Command::Prioritize { target, .. }
+            | Command::Rename { target, .. }
+            | Command::Delete { target } => Some(target),
+            Command::Add(_) | Command::List { .. } | Command::Help => None,
+        }
+    }
+}
+
 /// Which due dates a list asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DueWindow {
@@ -326,7 +340,51 @@ fn prioritize(text: &str, lower: &str) -> Option<Command> {
     command(&text[rest_at..rest_at + target_end.len()], priority)
 }
 
-/// Trims, drops a trailing `?`, `!` or `.` and a polite opening.
+/// Verbs a typo in the first word is mended to ("ad" → "add", "complet" → "complete", "shwo" →
+/// "show"). Not `delete` and `remove`: a word one letter from them ("remote") must not delete.
+const MENDABLE_VERBS: [&str; 12] = [
+    "add",
+    "create",
+    "complete",
+    "finish",
+    "rename",
+    "reopen",
+    "move",
+    "reschedule",
+    "postpone",
+    "show",
+    "list",
+    "mark",
+];
+/// Words one letter from a verb that are words of their own.
+const NOT_TYPOS: [&str; 20] = [
+    "and", "ado", "dad", "odd", "how", "now", "low", "row", "snow", "slow", "stow", "shoe", "last",
+    "lost", "lust", "mist", "more", "mode", "love", "mask",
+];
+
+/// The message with a one-letter typo in its first word mended, when exactly one verb is that
+/// close and the word is not an English word of its own.
+fn mend_first_word(text: &str) -> String {
+    let (first, rest) = text.split_once(' ').unwrap_or((text, ""));
+    let lower = first.to_ascii_lowercase();
+    if lower.len() < 2
+        || NOT_TYPOS.contains(&lower.as_str())
+        || MENDABLE_VERBS.contains(&lower.as_str())
+    {
+        return text.to_owned();
+    }
+    let close: Vec<&str> = MENDABLE_VERBS
+        .iter()
+        .copied()
+        .filter(|verb| strsim::damerau_levenshtein(&lower, verb) == 1)
+        .collect();
+    match close.as_slice() {
+        [verb] if !rest.is_empty() => format!("{verb} {rest}"),
+        _ => text.to_owned(),
+    }
+}
+
+/// Trims, drops a trailing `?`, `!` or `.` and a polite opening, and mends a typo in the verb.
 fn normalize(message: &str) -> String {
     let mut text = message
         .trim()
@@ -342,7 +400,7 @@ fn normalize(message: &str) -> String {
         };
         text = text[polite.len()..].trim_start().to_owned();
     }
-    text.trim_start_matches([',', ' ']).to_owned()
+    mend_first_word(text.trim_start_matches([',', ' ']))
 }
 
 /// `text` after the first of `prefixes` that `lower` (its ASCII lower case) starts with.
@@ -595,6 +653,21 @@ mod tests {
             target: target.to_owned(),
             priority,
         }
+    }
+
+    #[test]
+    fn a_typo_in_the_verb_is_mended_but_never_into_a_deletion() {
+        assert_eq!(add("ad buy milk"), json!({"title": "buy milk"}));
+        assert_eq!(
+            parse("complet buy milk", &clock()),
+            Command::Complete {
+                target: "buy milk".to_owned(),
+                completed: true
+            }
+        );
+        assert_eq!(list("shwo my tasks"), json!({}));
+        assert_eq!(parse("remote work setup", &clock()), Command::Help);
+        assert_eq!(parse("and buy milk", &clock()), Command::Help);
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //! change, then confirms.
 
 mod command;
+mod context;
 mod dates;
+mod several;
 
 use chrono::{DateTime, Datelike as _, Duration, FixedOffset, NaiveTime};
 use futures::{StreamExt as _, future::BoxFuture, stream};
@@ -165,7 +167,15 @@ fn decide(messages: &[ChatMessage], clock: &UserClock) -> Action {
     if let Some(failed) = seen.iter().find(|seen| seen.is_error) {
         return Action::Say(format!("That didn't work: {}", failed.content));
     }
-    match (command::parse(text, clock), seen.as_slice()) {
+    let earlier = &messages[..asked];
+    let command = match command::parse(text, clock) {
+        Command::Help => context::answer_to_question(text, earlier, clock).unwrap_or(Command::Help),
+        command => context::resolve_reference(command, earlier),
+    };
+    if let Some(step) = several_step(&command, &seen, clock) {
+        return step;
+    }
+    match (command, seen.as_slice()) {
         (Command::Help, _) => Action::Say(HELP.to_owned()),
         (Command::Add(arguments), []) => Action::Call(ToolCall::Add(arguments)),
         (Command::Add(_), [added, ..]) => Action::Say(match added.read::<TaskChangeView>() {
@@ -193,6 +203,46 @@ fn decide(messages: &[ChatMessage], clock: &UserClock) -> Action {
         (command, [found]) => act_on_found(command, found.read(), clock),
         (command, [_, changed, ..]) => Action::Say(confirm(&command, changed.read(), clock)),
     }
+}
+
+/// The next step of a change of several tasks ("complete A and B"), or `None` when `command`
+/// is not one: after the whole phrase found nothing, each name is found, then changed.
+fn several_step(command: &Command, seen: &[Seen<'_>], clock: &UserClock) -> Option<Action> {
+    let (target, status) = match command {
+        Command::Complete { target, completed } => {
+            (target, if *completed { "pending" } else { "completed" })
+        }
+        Command::Delete { target } => (target, "all"),
+        _ => return None,
+    };
+    let names = several::split(target)?;
+    let (whole, rest) = seen.split_first()?;
+    if !whole.read::<TaskListView>()?.tasks.is_empty() {
+        return None;
+    }
+    // The results after the first lookup: (found, changed) for each name so far.
+    let changed: Vec<String> = rest
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .filter_map(|seen| seen.read::<TaskChangeView>())
+        .map(|change| change.title)
+        .collect();
+    let done = rest.len() / 2;
+    if let Some(found) = rest.get(2 * done) {
+        let mut one = command.clone();
+        *one.target_mut()? = names[done].clone();
+        return Some(match act_on_found(one, found.read(), clock) {
+            Action::Say(problem) if !changed.is_empty() => {
+                Action::Say(format!("{} {problem}", several::confirm(command, &changed)))
+            }
+            next => next,
+        });
+    }
+    Some(match names.get(done) {
+        Some(name) => lookup(name, status),
+        None => Action::Say(several::confirm(command, &changed)),
+    })
 }
 
 /// Looks a named task up.
@@ -240,8 +290,9 @@ fn act_on_found(command: Command, found: Option<TaskListView>, clock: &UserClock
                 .map(|task| format!("“{}”", task.title))
                 .collect();
             return Action::Say(format!(
-                "Several tasks match “{target}”: {}. Which one do you mean? Use its full title.",
-                titles.join(", ")
+                "Several tasks match “{target}”: {}. {}",
+                titles.join(", "),
+                context::AMBIGUOUS
             ));
         }
     };
@@ -565,5 +616,100 @@ mod tests {
             decide(&[user, found, moved], &clock()),
             Action::Say("Moved “pay bill” to Thu 26 Nov 17:00.".to_owned())
         );
+    }
+
+    fn assistant(text: &str) -> ChatMessage {
+        ChatMessage::Assistant {
+            text: text.to_owned(),
+            tool_calls: Vec::new(),
+        }
+    }
+
+    fn change(id: &str, title: &str) -> ChatMessage {
+        tool(json!({"task_id": id, "status": "completed", "title": title, "task": task(id, title)}))
+    }
+
+    #[test]
+    fn several_tasks_in_one_sentence_are_found_and_changed_in_turn() {
+        let user = ChatMessage::User("I finished buy milk and call mum".to_owned());
+        let nothing = tool(json!({"tasks": []}));
+        let mut messages = vec![user, nothing];
+        let expect_lookup = |messages: &[ChatMessage], query: &str| match decide(messages, &clock())
+        {
+            Action::Call(ToolCall::List(args)) => assert_eq!(args.query.as_deref(), Some(query)),
+            other => panic!("expected a lookup of {query}: {other:?}"),
+        };
+        expect_lookup(&messages, "buy milk");
+        messages.push(tool(json!({"tasks": [task("m", "buy milk")]})));
+        assert!(matches!(
+            decide(&messages, &clock()),
+            Action::Call(ToolCall::Complete(CompleteTaskArgs { ref task_id, .. })) if task_id == "m"
+        ));
+        messages.push(change("m", "buy milk"));
+        expect_lookup(&messages, "call mum");
+        messages.push(tool(json!({"tasks": [task("c", "call mum")]})));
+        messages.push(change("c", "call mum"));
+        assert_eq!(
+            decide(&messages, &clock()),
+            Action::Say("Marked “buy milk” and “call mum” as done.".to_owned())
+        );
+        // A task whose own title has "and" in it is one task.
+        let user = ChatMessage::User("complete salt and pepper".to_owned());
+        let found = tool(json!({"tasks": [task("s", "salt and pepper")]}));
+        assert!(matches!(
+            decide(&[user, found], &clock()),
+            Action::Call(ToolCall::Complete(CompleteTaskArgs { ref task_id, .. })) if task_id == "s"
+        ));
+    }
+
+    #[test]
+    fn follow_ups_lean_on_the_conversation() {
+        // "mark it done" after adding: the task the last turn named.
+        let earlier = vec![
+            ChatMessage::User("add buy milk".to_owned()),
+            tool(
+                json!({"task_id": "m", "status": "created", "title": "buy milk", "task": task("m", "buy milk")}),
+            ),
+            assistant("Added “buy milk”."),
+            ChatMessage::User("mark it done".to_owned()),
+        ];
+        match decide(&earlier, &clock()) {
+            Action::Call(ToolCall::List(args)) => {
+                assert_eq!(args.query.as_deref(), Some("buy milk"))
+            }
+            other => panic!("{other:?}"),
+        }
+        // "the second one" after a list.
+        let earlier = vec![
+            ChatMessage::User("what's still open?".to_owned()),
+            tool(json!({"tasks": [task("a", "alpha"), task("b", "beta")]})),
+            assistant("You have 2 open tasks: ..."),
+            ChatMessage::User("complete the second one".to_owned()),
+        ];
+        match decide(&earlier, &clock()) {
+            Action::Call(ToolCall::List(args)) => assert_eq!(args.query.as_deref(), Some("beta")),
+            other => panic!("{other:?}"),
+        }
+        // The answer to "Which one do you mean?".
+        let earlier = vec![
+            ChatMessage::User("delete report".to_owned()),
+            tool(json!({"tasks": [task("a", "report for Anna"), task("b", "report for Ben")]})),
+            assistant(
+                "Several tasks match “report”: “report for Anna”, “report for Ben”. Which one do you mean?",
+            ),
+            ChatMessage::User("the one for Ben".to_owned()),
+        ];
+        match decide(&earlier, &clock()) {
+            Action::Call(ToolCall::List(args)) => {
+                assert_eq!(args.query.as_deref(), Some("report for Ben"));
+                assert_eq!(args.status.as_deref(), Some("all"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // An answer that names no candidate, or both, is not guessed at.
+        let mut unclear = earlier.clone();
+        unclear.pop();
+        unclear.push(ChatMessage::User("the one for Carl".to_owned()));
+        assert_eq!(decide(&unclear, &clock()), Action::Say(HELP.to_owned()));
     }
 }
