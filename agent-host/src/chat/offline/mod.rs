@@ -712,4 +712,23 @@ mod tests {
         unclear.push(ChatMessage::User("the one for Carl".to_owned()));
         assert_eq!(decide(&unclear, &clock()), Action::Say(HELP.to_owned()));
     }
+
+    proptest::proptest! {
+        /// Whatever the user answers after a list and a question, the agent decides without
+        /// panicking (references, ordinals, answers and several names included).
+        #[test]
+        fn any_follow_up_is_decided(answer in "\\PC{0,60}", verb in proptest::sample::select(vec![
+            "", "complete ", "delete ", "mark ", "reopen ", "the one for ", "move ", "make ",
+        ])) {
+            let earlier = vec![
+                ChatMessage::User("delete report".to_owned()),
+                tool(json!({"tasks": [task("a", "report for Anna"), task("b", "report for Ben")]})),
+                assistant("Several tasks match “report”: “report for Anna”, “report for Ben”. Which one do you mean?"),
+                ChatMessage::User(format!("{verb}{answer}")),
+                tool(json!({"tasks": []})),
+            ];
+            let _ = decide(&earlier[..4], &clock());
+            let _ = decide(&earlier, &clock());
+        }
+    }
 }
