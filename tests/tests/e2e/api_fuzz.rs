@@ -72,7 +72,9 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
             "--checks",
             "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
         ])
-        .args(["--max-examples", EXAMPLES_PER_OPERATION, "--seed", SEED, "--workers", "2"])
+        // One worker: hypothesis's cache of lambda sources is not thread-safe, and two
+        // workers now and then end a run with its "AST constructor recursion depth mismatch".
+        .args(["--max-examples", EXAMPLES_PER_OPERATION, "--seed", SEED, "--workers", "1"])
         .args(["--exclude-path-regex", "signout"])
         .output()
         .await
