@@ -74,13 +74,18 @@ pub fn mcp_token(user: UserId) -> String {
 /// database, the test secret and `RUST_LOG=log`.
 pub fn todo_mcp_command(db: &TestDb, args: &[&str], log: &str) -> Command {
     let mut command = Command::new(workspace_binary("todo-mcp"));
+    command.args(args);
+    task_server_env(&mut command, db, log);
     command
-        .args(args)
+}
+
+/// Only the database, the test secret and `RUST_LOG=log` in `command`'s environment.
+fn task_server_env(command: &mut Command, db: &TestDb, log: &str) {
+    command
         .env_clear()
         .env("DATABASE_URL", db.url())
         .env("JWT_SECRET", TEST_JWT_SECRET)
         .env("RUST_LOG", log);
-    command
 }
 
 /// `todo-mcp stdio` for `user` on `db`, with the rmcp client connected to it.
@@ -127,12 +132,8 @@ impl HttpServer {
     pub async fn start_bench(db: &TestDb) -> Self {
         let mut command =
             Command::new(std::env::current_exe().expect("the bench executable has a path"));
-        command
-            .env_clear()
-            .env(crate::agent::BENCH_ROLE_VAR, crate::agent::BENCH_MCP_ROLE)
-            .env("DATABASE_URL", db.url())
-            .env("JWT_SECRET", TEST_JWT_SECRET)
-            .env("RUST_LOG", "warn,todo_mcp::cli=info");
+        task_server_env(&mut command, db, "warn,todo_mcp::cli=info");
+        command.env(crate::agent::BENCH_ROLE_VAR, crate::agent::BENCH_MCP_ROLE);
         Self::spawn(command).await
     }
 

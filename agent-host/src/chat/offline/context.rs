@@ -84,15 +84,7 @@ pub fn answer_to_question(
 
 /// The title of the task the conversation last named: the last change, or a list of one.
 fn last_task_named(earlier: &[ChatMessage]) -> Option<String> {
-    earlier.iter().rev().find_map(|message| {
-        let ChatMessage::Tool {
-            content,
-            is_error: false,
-            ..
-        } = message
-        else {
-            return None;
-        };
+    results_newest_first(earlier).find_map(|content| {
         if let Ok(change) = serde_json::from_str::<TaskChangeView>(content) {
             return Some(change.title);
         }
@@ -107,18 +99,22 @@ fn last_task_named(earlier: &[ChatMessage]) -> Option<String> {
 
 /// The titles of the last list the conversation showed.
 fn last_list(earlier: &[ChatMessage]) -> Option<Vec<String>> {
-    earlier.iter().rev().find_map(|message| {
-        let ChatMessage::Tool {
-            content,
-            is_error: false,
-            ..
-        } = message
-        else {
-            return None;
-        };
+    results_newest_first(earlier).find_map(|content| {
         serde_json::from_str::<TaskListView>(content)
             .ok()
             .map(|page| page.tasks.into_iter().map(|task| task.title).collect())
+    })
+}
+
+/// The successful tool results of the conversation, newest first.
+fn results_newest_first(earlier: &[ChatMessage]) -> impl Iterator<Item = &str> {
+    earlier.iter().rev().filter_map(|message| match message {
+        ChatMessage::Tool {
+            content,
+            is_error: false,
+            ..
+        } => Some(content.as_str()),
+        _ => None,
     })
 }
 
