@@ -1,5 +1,5 @@
-//! Building and running the `todo-agent` server: one port for the API, `/mcp`, `/healthz` and
-//! `/readyz`.
+//! Building and running the `todo-agent` server: one port for the API, `/chatkit`, `/mcp`,
+//! `/healthz`, `/readyz` and the web pages.
 //!
 //! `App::build` binds the listener first (so the URL can be printed and tests can bind port 0),
 //! then connects to the database and runs both migrators; `run_until_stopped` serves until the
@@ -10,8 +10,9 @@ use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context as _;
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler,
-    http::{StatusCode, header},
-    middleware::{RequestId, SetHeader},
+    http::{HeaderName, Method, StatusCode, header},
+    middleware::{Cors, RequestId, SetHeader},
+    post,
     web::Data,
 };
 use sea_orm::DatabaseConnection;
@@ -37,6 +38,7 @@ use crate::{
         ChatService, conversations::ConversationStore, metered::MeteredModel, model::ChatModel,
         offline::OfflineModel, openai::OpenAiModel,
     },
+    chatkit::{self, ChatKitEndpoint},
     client::{TrustedProxies, resolve_client},
     config::{Config, Security, Timing},
     limits::Limits,
@@ -64,6 +66,8 @@ pub struct App {
     metrics: Arc<Metrics>,
     /// `METRICS_BIND`'s listener, when set.
     metrics_server: Option<HttpServer>,
+    /// `CORS_ORIGINS`: other sites' pages that may call `/chatkit`.
+    cors_origins: Vec<String>,
 }
 
 impl App {
@@ -161,6 +165,7 @@ impl App {
             timing: config.timing,
             metrics,
             metrics_server,
+            cors_origins: config.cors_origins.clone(),
         })
     }
 
@@ -246,6 +251,11 @@ impl App {
             }),
             self.public_base_url.clone(),
         );
+        let chatkit = post(ChatKitEndpoint {
+            chat: self.chat.clone(),
+            heartbeat: self.timing.heartbeat,
+            metrics: self.metrics.clone(),
+        });
         let api = api::service(
             AuthApi {
                 accounts: self.accounts,
@@ -259,7 +269,13 @@ impl App {
             },
             &self.public_base_url,
         );
-        let spec = api.spec_endpoint();
+        // The API's document with `/chatkit`, written once.
+        let document = chatkit::openapi::document(&api.spec(), &self.public_base_url);
+        let spec = poem::endpoint::make_sync(move |_| {
+            Response::builder()
+                .content_type("application/json; charset=utf-8")
+                .body(document.clone())
+        });
         let docs = api.swagger_ui();
         let mcp_url = self.public_base_url.clone();
         let bound = self.server.local_addr().ok();
@@ -276,6 +292,14 @@ impl App {
             .at("/healthz", get(healthz))
             .at("/readyz", get(readyz).data(self.db))
             .nest("/", pages);
+        route = if self.cors_origins.is_empty() {
+            route.at("/chatkit", chatkit)
+        } else {
+            route.at(
+                "/chatkit",
+                chatkit.with(chatkit_cors(&self.cors_origins, &self.public_base_url)),
+            )
+        };
         if let Some(store) = self.embedded_tasks {
             let options = mcp_options(&mcp_url, bound, self.limits);
             route = route.at(
@@ -324,6 +348,22 @@ fn mcp_options(
         allowed_hosts,
         body_read: limits.body_read,
     }
+}
+
+/// Lets the pages of `CORS_ORIGINS` (and this site's own) call `/chatkit` with a bearer
+/// token. No credentials: a cookie is never sent across sites, and the cookie check refuses
+/// writes from other sites anyway.
+fn chatkit_cors(origins: &[String], public: &Url) -> Cors {
+    Cors::new()
+        .allow_origins(origins.iter().map(String::as_str))
+        .allow_origin(public.origin().ascii_serialization())
+        .allow_methods([Method::POST])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static(chatkit::TIME_ZONE_HEADER),
+        ])
+        .max_age(600)
 }
 
 /// `/metrics`, in the Prometheus text format.

@@ -52,6 +52,9 @@ pub struct Config {
     /// `METRICS_BIND`: where `/metrics` is served, on a listener of its own so that it stays
     /// off the public port; not served when unset.
     pub metrics_bind: Option<SocketAddr>,
+    /// `CORS_ORIGINS`: the web origins (`https://app.example.com`, comma-separated) whose
+    /// pages may call `/chatkit` with a bearer token; none by default.
+    pub cors_origins: Vec<String>,
     /// Heartbeats, grace periods, model timeouts and retries: not read from the environment;
     /// tests set them in code.
     pub timing: Timing,
@@ -316,6 +319,11 @@ impl Config {
                 "is BIND's address; /metrics needs a port of its own".to_owned(),
             ));
         }
+        let cors_origins = set("CORS_ORIGINS")
+            .map(|raw| parse_origins(&raw))
+            .transpose()
+            .map_err(|problem| bad("CORS_ORIGINS", problem))?
+            .unwrap_or_default();
         Ok(Self {
             mode,
             bind,
@@ -333,6 +341,7 @@ impl Config {
                 .map_err(|err| bad("TRUSTED_PROXIES", err.to_string()))?
                 .unwrap_or_default(),
             metrics_bind,
+            cors_origins,
             timing: Timing::default(),
         })
     }
@@ -351,6 +360,26 @@ impl Config {
         Url::parse(&format!("http://{}/", browsable(bound)))
             .expect("a socket address always forms a valid http URL")
     }
+}
+
+/// A comma-separated list of web origins, each written as a browser sends it in `Origin`.
+fn parse_origins(raw: &str) -> Result<Vec<String>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|origin| !origin.is_empty())
+        .map(|origin| {
+            let url = Url::parse(origin)
+                .map_err(|_| format!("{origin:?} is not an origin such as https://app.example.com"))?;
+            let serialized = url.origin().ascii_serialization();
+            let bare = origin.trim_end_matches('/');
+            if !matches!(url.scheme(), "http" | "https") || !serialized.eq_ignore_ascii_case(bare) {
+                return Err(format!(
+                    "{origin:?} is not an origin such as https://app.example.com (scheme, host and port only)"
+                ));
+            }
+            Ok(serialized)
+        })
+        .collect()
 }
 
 /// An address a browser can open: a wildcard bind is reached through localhost.
@@ -443,6 +472,9 @@ mod tests {
             ("METRICS_BIND", "127.0.0.1:7860"),
             ("DATABASE_MAX_CONNECTIONS", "none"),
             ("DATABASE_STATEMENT_TIMEOUT_SECS", "soon"),
+            ("CORS_ORIGINS", "app.example.com"),
+            ("CORS_ORIGINS", "https://app.example.com/chat"),
+            ("CORS_ORIGINS", "*"),
         ] {
             let mut vars = vec![("JWT_SECRET", SECRET)];
             vars.retain(|(key, _)| *key != variable);
@@ -451,6 +483,28 @@ mod tests {
             assert_eq!(err.variable, variable, "{value}");
             assert!(err.to_string().starts_with(variable));
         }
+    }
+
+    #[test]
+    fn cors_origins_are_kept_as_browsers_send_them() {
+        let config = parse(&[
+            ("JWT_SECRET", SECRET),
+            (
+                "CORS_ORIGINS",
+                "https://App.example.com/, http://localhost:5173 ,",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.cors_origins,
+            ["https://app.example.com", "http://localhost:5173"]
+        );
+        assert!(
+            parse(&[("JWT_SECRET", SECRET)])
+                .unwrap()
+                .cors_origins
+                .is_empty()
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! assistant and the way to the task tools (MCP, embedded or remote).
 //!
 //! The modules form layers, lowest first: `error_code`, `telemetry`, `metrics`, `retry`, `client`,
-//! `config`, `limits`, `accounts`, `auth`, `tasks`, `chat`, `api`, `middleware`, `web_pages`, `app`, `cli`. A
+//! `config`, `limits`, `accounts`, `auth`, `tasks`, `chat`, `api`, `chatkit`, `middleware`, `web_pages`, `app`, `cli`. A
 //! module imports only modules of lower layers (`docs/ARCHITECTURE.md`; checked by `tests/module_order.rs`).
 //!
 //! Main types: [`config::Config`] (every environment variable), [`app::App`] (the server),
@@ -14,6 +14,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod chat;
+pub mod chatkit;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -30,6 +30,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "tasks",
             "chat",
             "api",
+            "chatkit",
             "middleware",
             "web_pages",
             "app",
@@ -38,6 +39,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("accounts", &["entity", "password", "revocations", "mod"]),
+    (
+        "chatkit",
+        &["protocol", "items", "stream", "error", "openapi", "mod"],
+    ),
     (
         "chat",
         &[

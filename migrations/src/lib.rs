@@ -16,6 +16,7 @@ mod m20261204_000004_revoked_tokens;
 mod m20261204_000005_unicode_task_text;
 mod m20261204_000006_unicode_emails;
 mod m20261204_000007_conversation_activity;
+mod m20261205_000008_message_feedback;
 mod raw;
 pub mod text;
 
@@ -57,6 +58,7 @@ impl MigratorTrait for HostMigrator {
             Box::new(m20261204_000004_revoked_tokens::Migration),
             Box::new(m20261204_000006_unicode_emails::Migration),
             Box::new(m20261204_000007_conversation_activity::Migration),
+            Box::new(m20261205_000008_message_feedback::Migration),
         ]
     }
 }

@@ -3,6 +3,8 @@
 //! - the time to the first `chunk` that the host adds over the fake's own (the fake writes its
 //!   first token; the client reads it as an SSE event), p50/p99 at 1, 50 and 500 concurrent
 //!   streams, with a fixed token delay;
+//! - the same through `POST /chatkit` (the first `text_delta`) beside the chat route, at 1 and
+//!   50 streams: what ChatKit's framing adds;
 //! - tokens per second through the host, with no token delay;
 //! - resident memory of the host with 500 streams open;
 //! - the time of a whole turn (JSON mode) in a conversation of 50 and of 10,000 messages;
@@ -20,6 +22,7 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use todo_tests::{
     agent::{AgentServer, ApiUser, cpu_time, resident_kb},
+    chatkit::ChatKitClient,
     db::{Backend, TestDb},
     fake_openai::{FakeOpenAi, Reply, tokens},
 };
@@ -95,7 +98,7 @@ async fn run() {
         let mut histogram = Histogram::<u64>::new(3).expect("histogram");
         let mut elapsed = Duration::ZERO;
         for _ in 0..rounds {
-            let (round, took) = first_chunk_overhead(&bench, streams).await;
+            let (round, took) = first_chunk_overhead(&bench, streams, Frontend::Chat).await;
             histogram.add(round).expect("merge");
             elapsed += took;
         }
@@ -108,6 +111,8 @@ async fn run() {
             elapsed.as_secs_f64() / rounds as f64,
         ));
     }
+
+    report.extend(chatkit_first_delta_lines(&bench).await);
 
     bench.fake.set_token_delay(Duration::ZERO);
     for streams in [1, 50] {
@@ -216,27 +221,88 @@ async fn cpu_per_turn(bench: &Bench, concurrency: usize, turns: usize) -> String
     )
 }
 
+/// The time to the first text through `/chatkit` beside the chat route's, rounds of each in
+/// turn so that drift on the machine affects both alike: what ChatKit's framing adds.
+async fn chatkit_first_delta_lines(bench: &Bench) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (streams, rounds) in [(1, 20), (50, 4)] {
+        let mut native = Histogram::<u64>::new(3).expect("histogram");
+        let mut chatkit = Histogram::<u64>::new(3).expect("histogram");
+        for _ in 0..rounds {
+            let (round, _) = first_chunk_overhead(bench, streams, Frontend::Chat).await;
+            native.add(round).expect("merge");
+            let (round, _) = first_chunk_overhead(bench, streams, Frontend::ChatKit).await;
+            chatkit.add(round).expect("merge");
+        }
+        let ms = |histogram: &Histogram<u64>, quantile| {
+            histogram.value_at_quantile(quantile) as f64 / 1000.0
+        };
+        lines.push(format!(
+            "first text delta through /chatkit, {streams:>3} streams: p50 {:.2} ms, p99 {:.2} ms \
+             (chat route p50 {:.2} ms, p99 {:.2} ms: ChatKit adds {:+.2} ms at p50, {:+.2} ms at p99)",
+            ms(&chatkit, 0.5),
+            ms(&chatkit, 0.99),
+            ms(&native, 0.5),
+            ms(&native, 0.99),
+            ms(&chatkit, 0.5) - ms(&native, 0.5),
+            ms(&chatkit, 0.99) - ms(&native, 0.99),
+        ));
+    }
+    lines
+}
+
+/// The frontend a stream is read through.
+#[derive(Clone, Copy, PartialEq)]
+enum Frontend {
+    /// `POST /api/{user_id}/chat`: the first `chunk` event.
+    Chat,
+    /// `POST /chatkit`: the first `text_delta` update.
+    ChatKit,
+}
+
 /// Opens `streams` chats at once; for each, the delay between the fake writing its first
-/// token and the client reading it as a `chunk` event.
-async fn first_chunk_overhead(bench: &Bench, streams: usize) -> (Histogram<u64>, Duration) {
+/// token and the client reading it as the first text event of `frontend`.
+async fn first_chunk_overhead(
+    bench: &Bench,
+    streams: usize,
+    frontend: Frontend,
+) -> (Histogram<u64>, Duration) {
     let started = Instant::now();
     let before = bench.fake.requests().len();
     let clients = (0..streams).map(|i| {
         let user = &bench.users[i % bench.users.len()];
         let marker = format!("bench stream {i} {}", uuid::Uuid::now_v7());
         async move {
-            let mut stream = bench
-                .server
-                .chat_stream(user, json!({"message": marker}))
-                .await;
+            let mut stream = match frontend {
+                Frontend::Chat => {
+                    bench
+                        .server
+                        .chat_stream(user, json!({"message": marker}))
+                        .await
+                }
+                Frontend::ChatKit => {
+                    ChatKitClient::new(&bench.server, user)
+                        .open(json!({"type": "threads.create", "params": {"input": {
+                            "content": [{"type": "input_text", "text": marker}],
+                            "attachments": [], "inference_options": {}
+                        }}}))
+                        .await
+                }
+            };
             let mut first = None;
             while let Some(event) = stream.next_event().await {
-                if event.kind() == "chunk" && first.is_none() {
+                let text = match frontend {
+                    Frontend::Chat => event.kind() == "chunk",
+                    Frontend::ChatKit => {
+                        event.data["update"]["type"] == "assistant_message.content_part.text_delta"
+                    }
+                };
+                if text && first.is_none() {
                     first = Some(event.at);
                 }
                 assert_ne!(event.kind(), "error", "{:?}", event.data);
             }
-            (marker, first.expect("a chunk"))
+            (marker, first.expect("a text event"))
         }
     });
     let results = futures::future::join_all(clients).await;

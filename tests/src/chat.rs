@@ -51,6 +51,25 @@ impl AgentServer {
             .send()
             .await
             .expect("reach todo-agent");
+        ChatStream::from_response(response).await
+    }
+
+    /// Sends a chat message and reads the whole stream.
+    pub async fn chat(&self, user: &ApiUser, body: Value) -> Vec<SseEvent> {
+        let mut stream = self.chat_stream(user, body).await;
+        assert!(
+            stream.status.is_success(),
+            "chat refused: {} {:?}",
+            stream.status,
+            stream.error
+        );
+        stream.collect_all(Duration::from_secs(60)).await
+    }
+}
+
+impl ChatStream {
+    /// The stream of an answer: its events, or the JSON body of a refusal.
+    pub async fn from_response(response: reqwest::Response) -> Self {
         let status = response.status();
         if !status.is_success() {
             let error = response.json().await.ok();
@@ -84,20 +103,6 @@ impl AgentServer {
         }
     }
 
-    /// Sends a chat message and reads the whole stream.
-    pub async fn chat(&self, user: &ApiUser, body: Value) -> Vec<SseEvent> {
-        let mut stream = self.chat_stream(user, body).await;
-        assert!(
-            stream.status.is_success(),
-            "chat refused: {} {:?}",
-            stream.status,
-            stream.error
-        );
-        stream.collect_all(Duration::from_secs(60)).await
-    }
-}
-
-impl ChatStream {
     /// The next event; `None` at the end of the stream.
     pub async fn next_event(&mut self) -> Option<SseEvent> {
         loop {

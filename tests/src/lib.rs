@@ -18,6 +18,7 @@ pub mod agent;
 pub mod balancer;
 pub mod browser;
 pub mod chat;
+pub mod chatkit;
 pub mod db;
 pub mod eval;
 pub mod fake_openai;

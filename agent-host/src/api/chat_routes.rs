@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use super::{
     error::{ApiError, ErrorResponse},
-    event_stream::event_stream,
+    event_stream::chat_event_stream,
     tags::ApiTags,
     text::Text,
     timestamp::Timestamp,
@@ -33,7 +33,7 @@ use crate::{
         ChatError, ChatService, TurnInput, TurnRequest,
         clock::{UserClock, Zone},
         conversations::{Conversation, StoredMessage, role_name, status_name},
-        events::ChatEvent,
+        events::{ChatEvent, TurnEvent},
     },
     metrics::Metrics,
     telemetry::record_on_request,
@@ -175,7 +175,7 @@ pub enum DeletedConversation {
     Deleted,
 }
 
-/// The chat answer: a stream of events ([`event_stream`]), or one JSON reply.
+/// The chat answer: a stream of events ([`chat_event_stream`]), or one JSON reply.
 pub enum ChatResponse {
     Stream(Response),
     Json(Json<ChatReply>),
@@ -243,7 +243,7 @@ impl ChatApi {
         let input = match (message, retry) {
             (Some(message), false) => TurnInput::Message(message.into_string()),
             (None, false) => return Err(ApiError::invalid(ChatError::NoMessage).into()),
-            (None, true) => TurnInput::Retry,
+            (None, true) => TurnInput::Retry { of: None },
             (Some(_), true) => return Err(ApiError::invalid(ChatError::RetryWithMessage).into()),
         };
         let zone = match time_zone
@@ -265,13 +265,13 @@ impl ChatApi {
             })
             .await
             .map_err(ApiError::from)?;
-        record_on_request("conversation_id", &started.conversation_id);
+        record_on_request("conversation_id", &started.conversation.id);
         if wants_json(request) {
             return Ok(ChatResponse::Json(Json(
-                collect(started.conversation_id, started.events).await?,
+                collect(started.conversation.id, started.events).await?,
             )));
         }
-        Ok(ChatResponse::Stream(event_stream(
+        Ok(ChatResponse::Stream(chat_event_stream(
             started.events,
             self.heartbeat,
             self.metrics.stream_opened(),
@@ -384,7 +384,7 @@ fn wants_json(request: &Request) -> bool {
 /// Waits for the whole turn and folds its events into one reply.
 async fn collect(
     conversation_id: Uuid,
-    mut events: tokio::sync::mpsc::Receiver<ChatEvent>,
+    mut events: tokio::sync::mpsc::Receiver<TurnEvent>,
 ) -> Result<ChatReply, ApiError> {
     let mut reply = ChatReply {
         conversation_id,
@@ -394,6 +394,9 @@ async fn collect(
         finish_reason: String::new(),
     };
     while let Some(event) = events.recv().await {
+        let Some(event) = event.into_chat() else {
+            continue;
+        };
         match event {
             ChatEvent::Start(start) => reply.message_id = start.message_id,
             ChatEvent::Chunk(chunk) => reply.response.push_str(&chunk.content),

@@ -276,8 +276,9 @@ impl From<ChatError> for ApiError {
             | ChatError::ControlCharacter
             | ChatError::RetryWithMessage
             | ChatError::RetryWithoutConversation
-            | ChatError::NothingToRetry => ApiError::invalid(err),
-            ChatError::NoSuchConversation => ApiError::not_found(err),
+            | ChatError::NothingToRetry
+            | ChatError::RetryOfReply => ApiError::invalid(err),
+            ChatError::NoSuchConversation | ChatError::NoSuchMessage => ApiError::not_found(err),
             ChatError::Stopping => ApiError::refused(ErrorCode::ShuttingDown, err),
             ChatError::Limited(refused) => match refused {
                 TurnRefused::TooFast(retry) => {

@@ -23,6 +23,7 @@ use super::{
     conversations::{ConversationError, ConversationStore, MessageStatus, NewMessage, Role},
     events::{
         ChatEvent, ChunkEvent, DoneEvent, ErrorEvent, StartEvent, ToolCallEvent, ToolResultEvent,
+        TurnEvent,
     },
     history::{self, HISTORY_TOKEN_BUDGET, to_history},
     model::{
@@ -70,7 +71,7 @@ enum End {
     Deleted,
 }
 
-/// The part of the reply not yet stored: the text of the current step.
+/// The part of the reply not yet stored: the current step's text and the id it is stored as.
 struct Reply {
     id: Uuid,
     text: String,
@@ -78,7 +79,7 @@ struct Reply {
 
 impl Turn {
     /// Runs the turn to its end, writing events into `events`.
-    pub async fn run(self, events: mpsc::Sender<ChatEvent>) {
+    pub async fn run(self, events: mpsc::Sender<TurnEvent>) {
         let mut reply = Reply {
             id: Uuid::now_v7(),
             text: String::new(),
@@ -87,7 +88,7 @@ impl Turn {
             conversation_id: self.conversation_id,
             message_id: reply.id,
         });
-        let end = if events.send(start).await.is_err() {
+        let end = if events.send(start.into()).await.is_err() {
             End::Cancelled
         } else {
             self.steps(&events, &mut reply).await
@@ -121,7 +122,7 @@ impl Turn {
         }
     }
 
-    async fn steps(&self, events: &mpsc::Sender<ChatEvent>, reply: &mut Reply) -> End {
+    async fn steps(&self, events: &mpsc::Sender<TurnEvent>, reply: &mut Reply) -> End {
         let prepared = tokio::select! {
             biased;
             () = events.closed() => return End::Cancelled,
@@ -147,7 +148,7 @@ impl Turn {
             let text = std::mem::take(&mut reply.text);
             if let Err(err) = self
                 .store(
-                    Uuid::now_v7(),
+                    reply.id,
                     Role::Assistant,
                     text.clone(),
                     calls.clone(),
@@ -157,6 +158,13 @@ impl Turn {
             {
                 return store_failed(events, err).await;
             }
+            // The next step's text is another message: the one after the tool results.
+            reply.id = Uuid::now_v7();
+            let _ = events
+                .send(TurnEvent::NextStep {
+                    message_id: reply.id,
+                })
+                .await;
             history.push(ChatMessage::Assistant {
                 text,
                 tool_calls: calls.clone(),
@@ -226,7 +234,7 @@ impl Turn {
     /// One model request, streamed out; the final reply is stored here.
     async fn step(
         &self,
-        events: &mpsc::Sender<ChatEvent>,
+        events: &mpsc::Sender<TurnEvent>,
         history: &[ChatMessage],
         tools: &[ToolSpec],
         reply: &mut Reply,
@@ -264,7 +272,7 @@ impl Turn {
                     }
                     reply.text.push_str(&text);
                     let chunk = ChatEvent::Chunk(ChunkEvent { content: text });
-                    if events.send(chunk).await.is_err() {
+                    if events.send(chunk.into()).await.is_err() {
                         return Err(End::Cancelled);
                     }
                 }
@@ -299,28 +307,31 @@ impl Turn {
             finish_reason,
         });
         // The reply is stored: a client gone now has missed nothing that is lost.
-        let _ = events.send(done).await;
+        let _ = events.send(done.into()).await;
         Ok(Step::Final)
     }
 
     /// Runs one tool call, reports it and stores its result.
     async fn run_tool(
         &self,
-        events: &mpsc::Sender<ChatEvent>,
+        events: &mpsc::Sender<TurnEvent>,
         session: &TaskSession,
         tools: &[ToolSpec],
         call: &ToolCall,
     ) -> Result<ChatMessage, End> {
         let arguments = parse_arguments(&call.arguments);
         let _ = events
-            .send(ChatEvent::ToolCall(ToolCallEvent {
-                tool_name: call.name.clone(),
-                call_id: call.id.clone(),
-                arguments: match &arguments {
-                    Ok(value) => value.clone(),
-                    Err(_) => Value::String(call.arguments.clone()),
-                },
-            }))
+            .send(
+                ChatEvent::ToolCall(ToolCallEvent {
+                    tool_name: call.name.clone(),
+                    call_id: call.id.clone(),
+                    arguments: match &arguments {
+                        Ok(value) => value.clone(),
+                        Err(_) => Value::String(call.arguments.clone()),
+                    },
+                })
+                .into(),
+            )
             .await;
         let outcome = if !tools.iter().any(|tool| tool.name == call.name) {
             ToolOutcome::failed(
@@ -367,13 +378,16 @@ impl Turn {
             return Err(store_failed(events, err).await);
         }
         let _ = events
-            .send(ChatEvent::ToolResult(ToolResultEvent {
-                tool_name: call.name.clone(),
-                call_id: call.id.clone(),
-                is_error: outcome.is_error,
-                result: outcome.value,
-                summary,
-            }))
+            .send(
+                ChatEvent::ToolResult(ToolResultEvent {
+                    tool_name: call.name.clone(),
+                    call_id: call.id.clone(),
+                    is_error: outcome.is_error,
+                    result: outcome.value,
+                    summary,
+                })
+                .into(),
+            )
             .await;
         Ok(ChatMessage::Tool {
             call_id: call.id.clone(),
@@ -427,15 +441,15 @@ fn parse_arguments(raw: &str) -> Result<Value, serde_json::Error> {
 }
 
 /// Sends the `error` event that ends the stream.
-async fn fail(events: &mpsc::Sender<ChatEvent>, error: ErrorEvent) -> End {
-    match events.send(ChatEvent::Error(error)).await {
+async fn fail(events: &mpsc::Sender<TurnEvent>, error: ErrorEvent) -> End {
+    match events.send(ChatEvent::Error(error).into()).await {
         Ok(()) => End::Failed,
         Err(_) => End::Cancelled,
     }
 }
 
 /// A write of the turn failed: the conversation is gone, or the store failed.
-async fn store_failed(events: &mpsc::Sender<ChatEvent>, err: ConversationError) -> End {
+async fn store_failed(events: &mpsc::Sender<TurnEvent>, err: ConversationError) -> End {
     match err {
         ConversationError::Deleted => deleted(events).await,
         other => fail(events, internal(other)).await,
@@ -443,12 +457,12 @@ async fn store_failed(events: &mpsc::Sender<ChatEvent>, err: ConversationError) 
 }
 
 /// Tells the client its conversation was deleted while the reply ran.
-async fn deleted(events: &mpsc::Sender<ChatEvent>) -> End {
+async fn deleted(events: &mpsc::Sender<TurnEvent>) -> End {
     let event = ErrorEvent::new(
         ErrorCode::NotFound,
         "This conversation was deleted.".to_owned(),
     );
-    let _ = events.send(ChatEvent::Error(event)).await;
+    let _ = events.send(ChatEvent::Error(event).into()).await;
     End::Deleted
 }
 

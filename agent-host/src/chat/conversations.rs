@@ -69,6 +69,22 @@ pub struct StoredMessage {
     pub summary: Option<String>,
 }
 
+/// What the user thought of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feedback {
+    Positive,
+    Negative,
+}
+
+impl Feedback {
+    pub fn name(self) -> &'static str {
+        match self {
+            Feedback::Positive => "positive",
+            Feedback::Negative => "negative",
+        }
+    }
+}
+
 /// A message to store; the store gives it its `seq` and time.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
@@ -192,35 +208,84 @@ impl ConversationStore {
         limit: u64,
         cursor: Option<&str>,
     ) -> Result<ConversationPage, ConversationError> {
+        let after = cursor
+            .map(|cursor| decode_cursor(cursor).ok_or(ConversationError::BadCursor))
+            .transpose()?;
+        let (conversations, more) = self.list_page(user, limit, true, after).await?;
+        let next_cursor = more
+            .then(|| {
+                conversations
+                    .last()
+                    .map(|last| encode_cursor(last.updated_at, last.id))
+            })
+            .flatten();
+        Ok(ConversationPage {
+            conversations,
+            next_cursor,
+        })
+    }
+
+    /// The user's conversations by activity, newest or oldest first, after the conversation
+    /// `after` (which must be the user's); and whether more follow.
+    pub async fn list_after(
+        &self,
+        user: UserId,
+        limit: u64,
+        newest_first: bool,
+        after: Option<Uuid>,
+    ) -> Result<(Vec<Conversation>, bool), ConversationError> {
+        let after = match after {
+            Some(id) => {
+                let found = self.find(user, id).await?;
+                let found = found.ok_or(ConversationError::BadCursor)?;
+                Some((found.updated_at, found.id))
+            }
+            None => None,
+        };
+        self.list_page(user, limit, newest_first, after).await
+    }
+
+    /// Up to `limit` of the user's conversations ordered by `(updated_at, id)`, past `after`.
+    async fn list_page(
+        &self,
+        user: UserId,
+        limit: u64,
+        newest_first: bool,
+        after: Option<(DateTime<Utc>, Uuid)>,
+    ) -> Result<(Vec<Conversation>, bool), ConversationError> {
+        let order = if newest_first {
+            sea_orm::Order::Desc
+        } else {
+            sea_orm::Order::Asc
+        };
         let mut query = conversation::Entity::find()
             .filter(conversation::Column::UserId.eq(user.as_uuid()))
-            .order_by_desc(conversation::Column::UpdatedAt)
-            .order_by_desc(conversation::Column::Id);
-        if let Some(cursor) = cursor {
-            let (updated_at, id) = decode_cursor(cursor).ok_or(ConversationError::BadCursor)?;
+            .order_by(conversation::Column::UpdatedAt, order.clone())
+            .order_by(conversation::Column::Id, order);
+        if let Some((updated_at, id)) = after {
+            let (past_time, past_id) = if newest_first {
+                (
+                    conversation::Column::UpdatedAt.lt(updated_at),
+                    conversation::Column::Id.lt(id),
+                )
+            } else {
+                (
+                    conversation::Column::UpdatedAt.gt(updated_at),
+                    conversation::Column::Id.gt(id),
+                )
+            };
             query = query.filter(
-                Condition::any()
-                    .add(conversation::Column::UpdatedAt.lt(updated_at))
-                    .add(
-                        Condition::all()
-                            .add(conversation::Column::UpdatedAt.eq(updated_at))
-                            .add(conversation::Column::Id.lt(id)),
-                    ),
+                Condition::any().add(past_time).add(
+                    Condition::all()
+                        .add(conversation::Column::UpdatedAt.eq(updated_at))
+                        .add(past_id),
+                ),
             );
         }
         let mut rows = query.all_up_to(limit + 1, &self.db).await?;
         let more = rows.len() as u64 > limit;
         rows.truncate(limit as usize);
-        let next_cursor = more
-            .then(|| {
-                rows.last()
-                    .map(|last| encode_cursor(last.updated_at, last.id))
-            })
-            .flatten();
-        Ok(ConversationPage {
-            conversations: rows.into_iter().map(from_conversation).collect(),
-            next_cursor,
-        })
+        Ok((rows.into_iter().map(from_conversation).collect(), more))
     }
 
     /// Deletes the user's conversation and its messages; `false` when there was none.
@@ -347,37 +412,131 @@ impl ConversationStore {
         Ok(())
     }
 
-    /// Supersedes every reply after the conversation's last user message, for a retry of that
-    /// message: they stay stored but are no longer listed or sent to the model. Answers the
-    /// user message, or `None` when the conversation has none.
-    pub async fn supersede_after_last_user_message(
+    /// Supersedes every message after a user message, for a retry of it: they stay stored but
+    /// are no longer listed or sent to the model. `of` names the message (the conversation's
+    /// last user message when `None`). Answers the message found, or `None`; when it is not a
+    /// user message, nothing is superseded and the caller refuses the retry.
+    pub async fn supersede_after_user_message(
         &self,
         conversation_id: Uuid,
+        of: Option<Uuid>,
     ) -> Result<Option<StoredMessage>, ConversationError> {
         let txn = self.db.begin().await?;
-        let last_user = message::Entity::find()
+        let mut target = message::Entity::find()
             .filter(message::Column::ConversationId.eq(conversation_id))
-            .filter(message::Column::Role.eq(role_name(Role::User)))
-            .filter(message::Column::Superseded.eq(false))
-            .order_by_desc(message::Column::Seq)
-            .first(&txn)
-            .await?;
-        let Some(last_user) = last_user else {
+            .filter(message::Column::Superseded.eq(false));
+        target = match of {
+            Some(id) => target.filter(message::Column::Id.eq(id)),
+            None => target
+                .filter(message::Column::Role.eq(role_name(Role::User)))
+                .order_by_desc(message::Column::Seq),
+        };
+        let Some(target) = target.first(&txn).await? else {
             txn.commit().await?;
             return Ok(None);
         };
-        message::Entity::update_many()
+        let target = from_message(target)?;
+        if target.role == Role::User {
+            message::Entity::update_many()
+                .col_expr(
+                    message::Column::Superseded,
+                    sea_orm::sea_query::Expr::value(true),
+                )
+                .filter(message::Column::ConversationId.eq(conversation_id))
+                .filter(message::Column::Seq.gt(target.seq))
+                .filter(message::Column::Superseded.eq(false))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(Some(target))
+    }
+
+    /// The conversation's message `id`, unless it was superseded.
+    pub async fn find_message(
+        &self,
+        conversation_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<StoredMessage>, ConversationError> {
+        message::Entity::find_by_id(id)
+            .filter(message::Column::ConversationId.eq(conversation_id))
+            .filter(message::Column::Superseded.eq(false))
+            .first(&self.db)
+            .await?
+            .map(from_message)
+            .transpose()
+    }
+
+    /// Renames the user's conversation; `None` when the user has no such conversation.
+    pub async fn rename(
+        &self,
+        user: UserId,
+        id: Uuid,
+        title: &str,
+    ) -> Result<Option<Conversation>, DbErr> {
+        let renamed = conversation::Entity::update_many()
             .col_expr(
-                message::Column::Superseded,
-                sea_orm::sea_query::Expr::value(true),
+                conversation::Column::Title,
+                sea_orm::sea_query::Expr::value(title),
+            )
+            .filter(conversation::Column::Id.eq(id))
+            .filter(conversation::Column::UserId.eq(user.as_uuid()))
+            .exec(&self.db)
+            .await?;
+        if renamed.rows_affected == 0 {
+            return Ok(None);
+        }
+        self.find(user, id).await
+    }
+
+    /// Records the user's judgement of messages of a conversation, all or none: `false`, and
+    /// nothing changed, when one of `ids` is not a current message of it.
+    pub async fn set_feedback(
+        &self,
+        conversation_id: Uuid,
+        ids: &[Uuid],
+        feedback: Feedback,
+    ) -> Result<bool, DbErr> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let txn = self.db.begin().await?;
+        let updated = message::Entity::update_many()
+            .col_expr(
+                message::Column::Feedback,
+                sea_orm::sea_query::Expr::value(feedback.name()),
             )
             .filter(message::Column::ConversationId.eq(conversation_id))
-            .filter(message::Column::Seq.gt(last_user.seq))
             .filter(message::Column::Superseded.eq(false))
+            .filter(message::Column::Id.is_in(ids.iter().copied()))
             .exec(&txn)
             .await?;
+        if updated.rows_affected != ids.len() as u64 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
         txn.commit().await?;
-        from_message(last_user).map(Some)
+        Ok(true)
+    }
+
+    /// The `limit` messages from `seq` `from` on, in conversation order; superseded replies
+    /// are left out.
+    pub async fn page_from(
+        &self,
+        conversation_id: Uuid,
+        from: i64,
+        limit: u64,
+    ) -> Result<Vec<StoredMessage>, ConversationError> {
+        message::Entity::find()
+            .filter(message::Column::ConversationId.eq(conversation_id))
+            .filter(message::Column::Superseded.eq(false))
+            .filter(message::Column::Seq.gte(from))
+            .order_by_asc(message::Column::Seq)
+            .all_up_to(limit, &self.db)
+            .await?
+            .into_iter()
+            .map(from_message)
+            .collect()
     }
 
     /// The `limit` messages before `before` (a `seq`; the newest when absent), in conversation

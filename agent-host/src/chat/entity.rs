@@ -44,6 +44,8 @@ pub(super) mod message {
         pub summary: Option<String>,
         /// Replaced by a retry of the user message before it: kept, never listed or sent.
         pub superseded: bool,
+        /// `positive` or `negative`, from a ChatKit frontend's `items.feedback`.
+        pub feedback: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

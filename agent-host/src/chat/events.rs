@@ -25,7 +25,8 @@ pub enum ChatEvent {
     Error(ErrorEvent),
 }
 
-/// First: which conversation this is and the id the reply will be stored under.
+/// First: which conversation this is and the id the reply's first message is stored under
+/// (a reply that calls tools is stored as one message per model step; `done` names the last).
 #[derive(Debug, Clone, Object)]
 pub struct StartEvent {
     pub conversation_id: Uuid,
@@ -85,6 +86,34 @@ impl ErrorEvent {
             code,
             message,
             retryable: code.retryable(),
+        }
+    }
+}
+
+/// What a running turn reports: the chat stream's events, and where the text that follows is
+/// stored, for frontends that show stored messages as items of their own (ChatKit) and must
+/// name what they stream by the ids it is stored under.
+#[derive(Debug, Clone)]
+pub enum TurnEvent {
+    /// An event of the chat stream.
+    Chat(ChatEvent),
+    /// The step before called tools; the next model step's text is stored as message
+    /// `message_id` (the first step's is `start`'s). Not an event of the chat stream.
+    NextStep { message_id: Uuid },
+}
+
+impl From<ChatEvent> for TurnEvent {
+    fn from(event: ChatEvent) -> Self {
+        TurnEvent::Chat(event)
+    }
+}
+
+impl TurnEvent {
+    /// The chat stream's event, if this is one.
+    pub fn into_chat(self) -> Option<ChatEvent> {
+        match self {
+            TurnEvent::Chat(event) => Some(event),
+            TurnEvent::NextStep { .. } => None,
         }
     }
 }

@@ -38,8 +38,10 @@ use uuid::Uuid;
 use self::{
     agent::Turn,
     clock::UserClock,
-    conversations::{Conversation, ConversationError, ConversationStore, NewMessage, Role},
-    events::ChatEvent,
+    conversations::{
+        Conversation, ConversationError, ConversationStore, NewMessage, Role, StoredMessage,
+    },
+    events::TurnEvent,
     model::ChatModel,
 };
 use crate::{
@@ -143,10 +145,11 @@ pub struct TurnRequest {
 pub enum TurnInput {
     /// A new message from the user, stored before the model is called.
     Message(String),
-    /// The conversation's last user message again (after a retryable error, or because the
-    /// user wants another answer): it is not stored twice, and the replies after it are
-    /// superseded (kept, but no longer listed or sent to the model).
-    Retry,
+    /// A user message of the conversation again (after a retryable error, or because the
+    /// user wants another answer): it is not stored twice, and every message after it is
+    /// superseded (kept, but no longer listed or sent to the model). `of` names the message;
+    /// the conversation's last user message when `None`.
+    Retry { of: Option<Uuid> },
 }
 
 /// Why a turn could not start.
@@ -162,6 +165,10 @@ pub enum ChatError {
     RetryWithoutConversation,
     #[error("this conversation has no message to retry")]
     NothingToRetry,
+    #[error("no such message in this conversation")]
+    NoSuchMessage,
+    #[error("only a message of the user can be retried")]
+    RetryOfReply,
     #[error("message must not contain control characters other than line breaks and tabs")]
     ControlCharacter,
     #[error("message must be at most {max} characters")]
@@ -176,10 +183,14 @@ pub enum ChatError {
     Store(#[from] conversations::ConversationError),
 }
 
-/// A started turn: its conversation and its events.
+/// A started turn: its conversation, the user's message it answers and its events.
 pub struct StartedTurn {
-    pub conversation_id: Uuid,
-    pub events: mpsc::Receiver<ChatEvent>,
+    pub conversation: Conversation,
+    /// The conversation was started by this turn's message.
+    pub created: bool,
+    /// The user's message the turn answers: stored by this request, or the one retried.
+    pub user_message: StoredMessage,
+    pub events: mpsc::Receiver<TurnEvent>,
 }
 
 impl ChatService {
@@ -238,29 +249,35 @@ impl ChatService {
         }
         // Before anything is stored: a refused message changes nothing.
         let slot = self.limits.start_turn(request.user)?;
-        let (conversation, replying_to) = match request.input {
+        let (conversation, created, user_message) = match request.input {
             TurnInput::Message(message) => {
                 self.store_user_message(request.user, request.conversation_id, &message)
                     .await?
             }
-            TurnInput::Retry => {
+            TurnInput::Retry { of } => {
                 let id = request
                     .conversation_id
                     .ok_or(ChatError::RetryWithoutConversation)?;
                 let conversation = self.find(request.user, id).await?;
                 let retried = self
                     .conversations
-                    .supersede_after_last_user_message(conversation.id)
-                    .await?
-                    .ok_or(ChatError::NothingToRetry)?;
+                    .supersede_after_user_message(conversation.id, of)
+                    .await?;
+                let retried = match (retried, of) {
+                    (Some(retried), _) if retried.role == Role::User => retried,
+                    (Some(_), _) => return Err(ChatError::RetryOfReply),
+                    (None, None) => return Err(ChatError::NothingToRetry),
+                    (None, Some(_)) => return Err(ChatError::NoSuchMessage),
+                };
                 // No message is stored, so no trigger marks the conversation as active.
                 self.conversations
                     .touch(conversation.id)
                     .await
                     .map_err(ConversationError::from)?;
-                (conversation, retried.seq)
+                (conversation, false, retried)
             }
         };
+        let replying_to = user_message.seq;
         let (sender, events) = mpsc::channel(EVENT_BUFFER);
         // A child of the request's span: every line of the turn names the request, the user
         // and the conversation, though the turn outlives the handler.
@@ -295,19 +312,21 @@ impl ChatService {
             .instrument(span),
         );
         Ok(StartedTurn {
-            conversation_id: conversation.id,
+            conversation,
+            created,
+            user_message,
             events,
         })
     }
 
     /// Checks a new message and stores it, in the given conversation or a new one titled
-    /// after it.
+    /// after it (then `true`).
     async fn store_user_message(
         &self,
         user: UserId,
         conversation_id: Option<Uuid>,
         message: &str,
-    ) -> Result<(Conversation, i64), ChatError> {
+    ) -> Result<(Conversation, bool, StoredMessage), ChatError> {
         let message = todo_migrations::text::nfc(message.trim());
         let message = message.trim();
         if todo_migrations::text::is_blank(message) {
@@ -324,13 +343,15 @@ impl ChatService {
                 max: MESSAGE_MAX_CHARS,
             });
         }
-        let conversation = match conversation_id {
-            Some(id) => self.find(user, id).await?,
-            None => self
-                .conversations
-                .create(user, message)
-                .await
-                .map_err(ConversationError::from)?,
+        let (conversation, created) = match conversation_id {
+            Some(id) => (self.find(user, id).await?, false),
+            None => (
+                self.conversations
+                    .create(user, message)
+                    .await
+                    .map_err(ConversationError::from)?,
+                true,
+            ),
         };
         let stored = self
             .conversations
@@ -339,7 +360,7 @@ impl ChatService {
                 NewMessage::complete(Role::User, message.to_owned()),
             )
             .await?;
-        Ok((conversation, stored.seq))
+        Ok((conversation, created, stored))
     }
 
     /// Deletes the user's conversation `id` with its messages; replies to it running in this

@@ -7,6 +7,7 @@ mod api;
 mod api_fuzz;
 mod browser;
 mod chat;
+mod chatkit;
 mod eval;
 mod faults;
 mod http_auth;
