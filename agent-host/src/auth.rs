@@ -15,11 +15,15 @@ use chrono::{DateTime, Utc};
 use poem::{
     Request, RequestBody,
     http::Method,
-    web::cookie::{Cookie, SameSite},
+    web::{
+        cookie::{Cookie, SameSite},
+        headers::{self, HeaderMapExt},
+    },
 };
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme,
-    auth::{ApiKey, Bearer},
+    auth::{ApiKey, Bearer, BearerAuthorization},
+    error::AuthorizationError,
     registry::Registry,
 };
 use todo_mcp::{
@@ -112,6 +116,26 @@ impl<'a> ApiExtractor<'a> for Auth {
 }
 
 impl Auth {
+    /// The caller of a request served outside the OpenAPI routes (the ChatKit endpoint), by
+    /// the same rules and with the same errors as the extractor: the bearer token alone when
+    /// one is sent, else the session cookie from this site.
+    pub async fn caller_of(req: &Request) -> poem::Result<Caller> {
+        if req
+            .headers()
+            .contains_key(poem::http::header::AUTHORIZATION)
+        {
+            let bearer = <Bearer as BearerAuthorization>::from_request(req)?;
+            check_bearer(req, bearer).await
+        } else {
+            let key = req
+                .headers()
+                .typed_get::<headers::Cookie>()
+                .and_then(|cookies| cookies.get(SESSION_COOKIE).map(str::to_owned))
+                .ok_or(AuthorizationError)?;
+            check_cookie(req, ApiKey { key }).await
+        }
+    }
+
     pub fn caller(&self) -> Caller {
         match self {
             Auth::Bearer(BearerToken(caller)) | Auth::Cookie(SessionCookie(caller)) => *caller,

@@ -158,13 +158,9 @@ impl Turn {
             {
                 return store_failed(events, err).await;
             }
-            // The next step's text is another message: the one after the tool results.
+            // The next step's text is another message: the one after the tool results. Its id
+            // is taken now, so a reply cut while the tools run is not stored under this one's.
             reply.id = Uuid::now_v7();
-            let _ = events
-                .send(TurnEvent::NextStep {
-                    message_id: reply.id,
-                })
-                .await;
             history.push(ChatMessage::Assistant {
                 text,
                 tool_calls: calls.clone(),
@@ -175,6 +171,12 @@ impl Turn {
                     Err(end) => return end,
                 }
             }
+            // Said after the tools' events, which belong to the step that called them.
+            let _ = events
+                .send(TurnEvent::NextStep {
+                    message_id: reply.id,
+                })
+                .await;
             if events.is_closed() {
                 return End::Cancelled;
             }

@@ -97,8 +97,9 @@ impl ErrorEvent {
 pub enum TurnEvent {
     /// An event of the chat stream.
     Chat(ChatEvent),
-    /// The step before called tools; the next model step's text is stored as message
-    /// `message_id` (the first step's is `start`'s). Not an event of the chat stream.
+    /// The step before called tools and they have run (their events came first); the next
+    /// model step's text is stored as message `message_id` (the first step's is `start`'s).
+    /// Not an event of the chat stream.
     NextStep { message_id: Uuid },
 }
 

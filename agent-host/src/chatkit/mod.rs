@@ -22,11 +22,7 @@ use std::{sync::Arc, time::Duration};
 use bytes::Bytes;
 use chrono::Utc;
 use futures::StreamExt as _;
-use poem::{
-    Endpoint, FromRequest as _, IntoResponse as _, Request, RequestBody, Response,
-    middleware::ReqId,
-};
-use poem_openapi::{ApiExtractor as _, ExtractParamOptions};
+use poem::{Endpoint, FromRequest as _, IntoResponse as _, Request, Response, middleware::ReqId};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use todo_mcp::{task::UserId, tools::dto::format_instant};
@@ -90,14 +86,8 @@ impl Endpoint for ChatKitEndpoint {
         // The API's rules and answers: bearer, else the session cookie from this site; 401.
         // Rendered here, as the API renders them: a CORS layer around this endpoint would
         // turn an error into a bare response.
-        let auth = Auth::from_request(
-            &req,
-            &mut RequestBody::default(),
-            ExtractParamOptions::default(),
-        )
-        .await;
-        let user = match auth {
-            Ok(auth) => auth.caller().user,
+        let user = match Auth::caller_of(&req).await {
+            Ok(caller) => caller.user,
             Err(err) => return Ok(render_poem_error(err).await),
         };
         let body = match req.take_body().into_bytes().await {

@@ -369,7 +369,9 @@ async fn feedback_is_stored(ctx: Ctx) {
     assert_eq!(answer.json(), &json!({}));
     let stored = ctx
         .db
-        .count("SELECT COUNT(*) FROM messages WHERE feedback = 'negative' AND role = 'assistant'")
+        .count(
+            "SELECT COUNT(*) AS n FROM messages WHERE feedback = 'negative' AND role = 'assistant'",
+        )
         .await;
     assert_eq!(stored, 1);
     // An id that is not an item of the thread changes nothing.
@@ -379,7 +381,7 @@ async fn feedback_is_stored(ctx: Ctx) {
     assert_eq!(answer.refusal().0, StatusCode::NOT_FOUND);
     let positive = ctx
         .db
-        .count("SELECT COUNT(*) FROM messages WHERE feedback = 'positive'")
+        .count("SELECT COUNT(*) AS n FROM messages WHERE feedback = 'positive'")
         .await;
     assert_eq!(positive, 0);
     client.conforms("chatkit::feedback_is_stored").await;
