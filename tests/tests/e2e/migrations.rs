@@ -39,8 +39,9 @@ async fn existing_rows_are_brought_to_the_unicode_rule() {
         TaskMigrator::down(&db, Some(1))
             .await
             .expect("roll the task text migration back");
-        // The last two host migrations: the conversation trigger, then the emails.
-        HostMigrator::down(&db, Some(2))
+        // The last three host migrations: message feedback, the conversation trigger, then
+        // the emails.
+        HostMigrator::down(&db, Some(3))
             .await
             .expect("roll the email migration back");
 
