@@ -82,6 +82,12 @@ async fn run() {
         print_report(&report);
         return;
     }
+    // `... -- chatkit` runs the ChatKit line only.
+    if std::env::args().any(|arg| arg == "chatkit") {
+        report.extend(chatkit_first_delta_lines(&bench).await);
+        print_report(&report);
+        return;
+    }
 
     // Memory first, so the idle figure is the host before any load.
     let (idle, open) = memory_with_open_streams(&bench, 500).await;
@@ -224,6 +230,8 @@ async fn cpu_per_turn(bench: &Bench, concurrency: usize, turns: usize) -> String
 /// The time to the first text through `/chatkit` beside the chat route's, rounds of each in
 /// turn so that drift on the machine affects both alike: what ChatKit's framing adds.
 async fn chatkit_first_delta_lines(bench: &Bench) -> Vec<String> {
+    bench.fake.set_token_delay(TOKEN_DELAY);
+    bench.fake.always(Reply::text(REPLY));
     let mut lines = Vec::new();
     for (streams, rounds) in [(1, 20), (50, 4)] {
         let mut native = Histogram::<u64>::new(3).expect("histogram");
