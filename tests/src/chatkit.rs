@@ -6,7 +6,6 @@
 
 use std::{
     path::PathBuf,
-    process::Stdio,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -17,7 +16,7 @@ use serde_json::{Value, json};
 use crate::{
     agent::{AgentServer, ApiUser},
     chat::ChatStream,
-    skip::skip,
+    skip::tool_available,
 };
 
 /// What `/chatkit` answered.
@@ -180,18 +179,14 @@ impl ChatKitClient {
     pub async fn conforms(&self, test: &str) {
         let script =
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/chatkit_conformance.py");
-        let available = tokio::process::Command::new("python3")
-            .args(["-c", "import chatkit.types"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .await
-            .is_ok_and(|status| status.success());
-        if !available {
-            skip(
-                test,
-                "the ChatKit conformance check needs openai-chatkit: pip install -r tests/python/requirements.txt",
-            );
+        if !tool_available(
+            test,
+            "python3",
+            &["-c", "import chatkit.types"],
+            "the ChatKit conformance check needs openai-chatkit: pip install -r tests/python/requirements.txt",
+        )
+        .await
+        {
             return;
         }
         let transcript = serde_json::to_vec(

@@ -4,7 +4,7 @@
 //! the test harness's capture), so `cargo test` shows what did not run and why. With
 //! `TODO_TEST_REQUIRE_ALL=1` (as CI sets it) a skip panics instead.
 
-use std::io::Write as _;
+use std::{io::Write as _, process::Stdio};
 
 /// True when skips are failures.
 pub fn require_all() -> bool {
@@ -19,4 +19,20 @@ pub fn skip(test: &str, reason: &str) {
     );
     // Straight to the file descriptor: libtest captures `eprintln!` but not this.
     let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {reason}");
+}
+
+/// True when `program args` runs and succeeds (an optional tool is installed); otherwise
+/// reports that `test` is skipped for `reason`.
+pub async fn tool_available(test: &str, program: &str, args: &[&str], reason: &str) -> bool {
+    let found = tokio::process::Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|status| status.success());
+    if !found {
+        skip(test, reason);
+    }
+    found
 }

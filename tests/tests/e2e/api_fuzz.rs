@@ -5,13 +5,11 @@
 //! Bounded (a fixed seed and a fixed number of examples per operation), so it takes seconds.
 //! `POST /auth/signout` is left out: it would revoke the fuzzer's own token.
 
-use std::process::Stdio;
-
 use serde_json::json;
 use todo_tests::{
     agent::TestApp,
     db::{Backend, TestDb},
-    skip::skip,
+    skip::tool_available,
 };
 use tokio::process::Command;
 
@@ -21,18 +19,14 @@ const SEED: &str = "20261204";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     let test = "api_fuzz::schemathesis_finds_no_server_error_and_no_schema_violation";
-    let available = Command::new("schemathesis")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .is_ok_and(|status| status.success());
-    if !available {
-        skip(
-            test,
-            "needs schemathesis: pip install -r tests/python/requirements.txt",
-        );
+    if !tool_available(
+        test,
+        "schemathesis",
+        &["--version"],
+        "needs schemathesis: pip install -r tests/python/requirements.txt",
+    )
+    .await
+    {
         return;
     }
     let db = TestDb::create(Backend::Sqlite, test).await.expect("SQLite");

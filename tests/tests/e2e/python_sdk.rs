@@ -1,13 +1,13 @@
 //! The official Python MCP SDK drives `todo-mcp` over stdio and streamable HTTP, so a protocol
 //! mistake shared by rmcp's client and server cannot hide.
 
-use std::{path::PathBuf, process::Stdio};
+use std::path::PathBuf;
 
 use todo_tests::{
     TEST_JWT_SECRET,
     db::{Backend, TestDb},
     mcp::{HttpServer, mcp_token, new_user, workspace_binary},
-    skip::skip,
+    skip::tool_available,
 };
 use tokio::process::Command;
 
@@ -17,20 +17,13 @@ fn script() -> PathBuf {
 
 /// True when `python3` can import the SDK; otherwise reports the skip.
 async fn sdk_available(test: &str) -> bool {
-    let found = Command::new("python3")
-        .args(["-c", "import mcp"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .is_ok_and(|status| status.success());
-    if !found {
-        skip(
-            test,
-            "needs python3 with the MCP SDK: pip install -r tests/python/requirements.txt",
-        );
-    }
-    found
+    tool_available(
+        test,
+        "python3",
+        &["-c", "import mcp"],
+        "needs python3 with the MCP SDK: pip install -r tests/python/requirements.txt",
+    )
+    .await
 }
 
 async fn run_script(command: &mut Command) {
