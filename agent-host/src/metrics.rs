@@ -1,6 +1,6 @@
 //! What `/metrics` reports, in the Prometheus text format: requests by route and status with
-//! their latency, open chat streams, the model's time to its first token and the tokens it
-//! streamed, tool calls by tool and outcome, and the database pool.
+//! their latency, open chat streams, the model's time to its first token, the tokens it
+//! streamed and those its server billed, tool calls by tool and outcome, and the database pool.
 //!
 //! One [`Metrics`] per process (not a global registry), shared by the parts that count. Every
 //! label takes its value from a closed set, whatever clients or models send: the route is the
@@ -40,6 +40,7 @@ pub struct Metrics {
     open_streams: Gauge,
     first_token_seconds: Histogram,
     tokens: Counter,
+    usage_tokens: Family<UsageLabels, Counter>,
     tool_calls: Family<ToolCallLabels, Counter>,
     pool_connections: Family<PoolLabels, Gauge>,
     pool_max_connections: Gauge,
@@ -50,6 +51,12 @@ struct RequestLabels {
     method: &'static str,
     route: Arc<str>,
     status: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct UsageLabels {
+    /// `prompt` or `completion`.
+    kind: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -102,6 +109,7 @@ impl Metrics {
         let open_streams = Gauge::default();
         let first_token_seconds = latency();
         let tokens = Counter::default();
+        let usage_tokens = Family::default();
         let tool_calls = Family::default();
         let pool_connections = Family::default();
         let pool_max_connections = Gauge::default();
@@ -131,6 +139,12 @@ impl Metrics {
             tokens.clone(),
         );
         registry.register(
+            "model_usage_tokens",
+            "Tokens the model server reported for its requests, by kind (prompt, completion); \
+             servers that do not report usage add nothing",
+            usage_tokens.clone(),
+        );
+        registry.register(
             "tool_calls",
             "Task tool calls, by tool and outcome",
             tool_calls.clone(),
@@ -152,6 +166,7 @@ impl Metrics {
             open_streams,
             first_token_seconds,
             tokens,
+            usage_tokens,
             tool_calls,
             pool_connections,
             pool_max_connections,
@@ -195,6 +210,15 @@ impl Metrics {
     /// The model streamed one text chunk.
     pub fn token_streamed(&self) {
         self.tokens.inc();
+    }
+
+    /// A model request cost these tokens, as its server reported.
+    pub fn model_usage(&self, prompt: u64, completion: u64) {
+        for (kind, tokens) in [("prompt", prompt), ("completion", completion)] {
+            self.usage_tokens
+                .get_or_create(&UsageLabels { kind })
+                .inc_by(tokens);
+        }
     }
 
     /// A call of `tool` (as the caller named it) ended with `outcome`.

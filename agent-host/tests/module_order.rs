@@ -41,7 +41,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("accounts", &["entity", "password", "revocations", "mod"]),
     (
         "chatkit",
-        &["protocol", "items", "stream", "error", "openapi", "mod"],
+        &[
+            "protocol", "items", "stream", "error", "request", "openapi", "mod",
+        ],
     ),
     (
         "chat",

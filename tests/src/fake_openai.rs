@@ -3,7 +3,8 @@
 //!
 //! Each request takes the next scripted [`Reply`]: a text streamed token by token (a role
 //! delta first, then content deltas, `finish_reason`, `[DONE]`), tool calls split across
-//! chunks by index, id, name and argument fragments, an HTTP error (429 with `Retry-After`,
+//! chunks by index, id, name and argument fragments, the usage chunk when the request asks
+//! for it (`stream_options.include_usage`), an HTTP error (429 with `Retry-After`,
 //! 500), a connection cut mid-stream, or a stall. Every request body is recorded, and so is a
 //! stream the client dropped before it ended, which is how tests see that the host stopped
 //! paying for tokens.
@@ -275,6 +276,10 @@ async fn chat_completions(state: Data<&Arc<FakeState>>, body: Json<Value>) -> Re
         }
         Some(Reply::Stall(text)) => (text_chunks(&text, None), Ending::Stall),
     };
+    let mut chunks = chunks;
+    if matches!(ending, Ending::Done) && body.0["stream_options"]["include_usage"] == json!(true) {
+        chunks.push(usage_chunk(&body.0, chunks.len()));
+    }
     let guard = StreamGuard {
         state: state.clone(),
         finished: false,
@@ -369,6 +374,21 @@ fn chunk(delta: Value, finish_reason: Option<&str>) -> String {
         "created": 1_764_000_000,
         "model": "fake-model",
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    })
+    .to_string()
+}
+
+/// The last chunk of a stream that asked for `include_usage`: no choices, the usage. The counts
+/// stand in for a tokenizer's: the messages' JSON in 4-byte tokens, a token per chunk sent.
+fn usage_chunk(request: &Value, chunks: usize) -> String {
+    let prompt = request["messages"].to_string().len().div_ceil(4);
+    json!({
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": 1_764_000_000,
+        "model": "fake-model",
+        "choices": [],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": chunks, "total_tokens": prompt + chunks},
     })
     .to_string()
 }

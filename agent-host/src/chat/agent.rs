@@ -280,6 +280,7 @@ impl Turn {
                 }
                 Some(Ok(ModelDelta::ToolCall(delta))) => calls.push(delta),
                 Some(Ok(ModelDelta::Finish(reason))) => finish = Some(reason),
+                Some(Ok(ModelDelta::Usage(_))) => {}
                 Some(Err(error)) => return Err(fail(events, model_error(error)).await),
                 None => break,
             }

@@ -32,8 +32,12 @@ impl ChatModel for MeteredModel {
             let metrics = self.metrics.clone();
             let measured = stream.inspect(move |delta| {
                 let Ok(delta) = delta else { return };
-                if matches!(delta, ModelDelta::Finish(_)) {
-                    return;
+                match delta {
+                    ModelDelta::Finish(_) => return,
+                    ModelDelta::Usage(usage) => {
+                        return metrics.model_usage(usage.prompt, usage.completion);
+                    }
+                    ModelDelta::Text(_) | ModelDelta::ToolCall(_) => {}
                 }
                 if let Some(since) = waiting_since.take() {
                     metrics.model_first_token(since.elapsed());

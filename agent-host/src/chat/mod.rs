@@ -142,6 +142,7 @@ pub struct TurnRequest {
 }
 
 /// What the turn answers.
+#[derive(Debug)]
 pub enum TurnInput {
     /// A new message from the user, stored before the model is called.
     Message(String),

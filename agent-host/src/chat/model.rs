@@ -62,6 +62,16 @@ pub enum ModelDelta {
     ToolCall(ToolCallDelta),
     /// The reply is complete; the reason as the model gave it (`stop`, `tool_calls`, ...).
     Finish(String),
+    /// The tokens the request cost, as the model server reported them (after `Finish`, when it
+    /// reports them at all). Counted for `/metrics`; no part of the reply.
+    Usage(TokenUsage),
+}
+
+/// Tokens of one model request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TokenUsage {
+    pub prompt: u64,
+    pub completion: u64,
 }
 
 /// A fragment of a tool call; fragments with the same `index` make one call.

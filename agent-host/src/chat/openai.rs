@@ -23,9 +23,9 @@ use async_openai::{
         ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
         ChatCompletionRequestSystemMessageContent, ChatCompletionRequestToolMessage,
         ChatCompletionRequestToolMessageContent, ChatCompletionRequestUserMessage,
-        ChatCompletionRequestUserMessageContent, ChatCompletionTool, ChatCompletionTools,
-        CreateChatCompletionRequest, CreateChatCompletionStreamResponse, FinishReason,
-        FunctionCall, FunctionObject,
+        ChatCompletionRequestUserMessageContent, ChatCompletionStreamOptions, ChatCompletionTool,
+        ChatCompletionTools, CreateChatCompletionRequest, CreateChatCompletionStreamResponse,
+        FinishReason, FunctionCall, FunctionObject,
     },
 };
 use futures::{StreamExt as _, future::BoxFuture, stream};
@@ -34,7 +34,8 @@ use secrecy::ExposeSecret as _;
 use tokio::time::Instant;
 
 use super::model::{
-    ChatMessage, ChatModel, ModelDelta, ModelError, ModelRequest, ModelStream, ToolCallDelta,
+    ChatMessage, ChatModel, ModelDelta, ModelError, ModelRequest, ModelStream, TokenUsage,
+    ToolCallDelta,
 };
 use crate::{
     config::{ApiKey, ModelTiming, OpenAiConfig},
@@ -177,6 +178,12 @@ impl OpenAiModel {
             messages: request.messages.iter().map(to_openai).collect(),
             tools: (!tools.is_empty()).then_some(tools),
             stream: Some(true),
+            // What each request cost, for `/metrics` (OpenAI, llama.cpp, Ollama and vLLM
+            // report it; a server that does not simply sends none).
+            stream_options: Some(ChatCompletionStreamOptions {
+                include_usage: Some(true),
+                include_obfuscation: None,
+            }),
             ..Default::default()
         }
     }
@@ -233,10 +240,17 @@ fn deltas(
         Ok(chunk) => chunk,
         Err(err) => return vec![Err(err)],
     };
-    let Some(choice) = chunk.choices.into_iter().next() else {
-        return Vec::new();
-    };
     let mut deltas = Vec::new();
+    // With `include_usage` the last chunk carries the request's usage and no choices.
+    if let Some(usage) = chunk.usage {
+        deltas.push(Ok(ModelDelta::Usage(TokenUsage {
+            prompt: u64::from(usage.prompt_tokens),
+            completion: u64::from(usage.completion_tokens),
+        })));
+    }
+    let Some(choice) = chunk.choices.into_iter().next() else {
+        return deltas;
+    };
     if let Some(text) = choice.delta.content.filter(|text| !text.is_empty()) {
         deltas.push(Ok(ModelDelta::Text(text)));
     }

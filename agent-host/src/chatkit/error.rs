@@ -46,9 +46,19 @@ impl ChatKitError {
     fn new(code: ErrorCode, message: String) -> Self {
         Self {
             code,
-            message,
+            message: sentence(&message),
             retry_after: None,
         }
+    }
+
+    /// The HTTP status it is answered with.
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    /// The sentence a ChatKit client shows.
+    pub fn message(&self) -> &str {
+        &self.message
     }
 }
 
@@ -88,7 +98,7 @@ impl From<ConversationError> for ChatKitError {
 
 impl IntoResponse for ChatKitError {
     fn into_response(self) -> Response {
-        let status: StatusCode = self.code.status();
+        let status = self.status();
         let event = StreamEvent::Error(ErrorEvent::new(self.message, self.code.retryable()));
         let body = serde_json::to_vec(&event).unwrap_or_default();
         let mut response = Response::builder()

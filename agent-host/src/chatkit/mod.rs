@@ -15,6 +15,7 @@ pub mod error;
 pub mod items;
 pub mod openapi;
 pub mod protocol;
+pub mod request;
 pub mod stream;
 
 use std::{sync::Arc, time::Duration};
@@ -23,8 +24,6 @@ use bytes::Bytes;
 use chrono::Utc;
 use futures::StreamExt as _;
 use poem::{Endpoint, FromRequest as _, IntoResponse as _, Request, Response, middleware::ReqId};
-use serde::de::DeserializeOwned;
-use serde_json::Value;
 use todo_mcp::{task::UserId, tools::dto::format_instant};
 use tokio_stream::wrappers::ReceiverStream;
 use uuid::Uuid;
@@ -33,43 +32,21 @@ pub use self::protocol::TIME_ZONE_HEADER;
 use self::{
     error::ChatKitError,
     items::{ItemId, ItemPage},
-    protocol::{
-        AddUserMessage, CreateThread, Envelope, FeedbackKind, ItemFeedback, ListItems, ListThreads,
-        Order, Page, RetryAfterItem, StreamEvent, StreamOptions, Thread, ThreadRef, ThreadStatus,
-        UpdateThread, UserMessageInput,
-    },
+    protocol::{Page, StreamEvent, StreamOptions, Thread, ThreadStatus},
+    request::{ChatKitRequest, PAGE_DEFAULT},
     stream::TurnRenderer,
 };
 use crate::{
     api::{error::render_poem_error, event_stream::event_stream},
     auth::Auth,
     chat::{
-        ChatError, ChatService, StartedTurn, TurnInput, TurnRequest,
+        ChatService, StartedTurn, TurnInput, TurnRequest,
         clock::{UserClock, Zone},
-        conversations::{Conversation, ConversationError, Feedback},
+        conversations::{Conversation, ConversationError},
     },
     metrics::Metrics,
     telemetry::record_on_request,
 };
-
-/// Threads or items per page when the client names no limit (the SDK's own default).
-const PAGE_DEFAULT: usize = 20;
-/// The largest page a client may ask for.
-const PAGE_MAX: usize = 100;
-/// The longest thread title, in characters.
-const TITLE_MAX_CHARS: usize = 200;
-
-/// Request types of ChatKit's protocol that this host does not serve: attachments,
-/// transcription, widgets' actions and client-side tools are not part of the product.
-const UNSUPPORTED: &[&str] = &[
-    "threads.add_client_tool_output",
-    "threads.add_structured_input",
-    "threads.custom_action",
-    "threads.sync_custom_action",
-    "attachments.create",
-    "attachments.delete",
-    "input.transcribe",
-];
 
 /// The endpoint: one POST per request, answered with a stream or with JSON.
 pub struct ChatKitEndpoint {
@@ -127,36 +104,12 @@ impl Call<'_> {
         zone: Result<Zone, ChatKitError>,
         request_id: Option<String>,
     ) -> Result<Response, ChatKitError> {
-        let envelope: Envelope = serde_json::from_slice(body).map_err(|err| {
-            ChatKitError::bad_request(format!(
-                "The body is not a ChatKit request ({{\"type\", \"params\"}}): {err}."
-            ))
-        })?;
-        let kind = envelope.kind.as_str();
-        match kind {
-            "threads.create" => {
-                let CreateThread { input } = params(kind, envelope.params)?;
-                let turn = TurnInput::Message(message_text(input)?);
-                self.stream(None, turn, zone?, request_id).await
+        match ChatKitRequest::read(body)? {
+            ChatKitRequest::Turn { thread, input } => {
+                self.stream(thread, input, zone?, request_id).await
             }
-            "threads.add_user_message" => {
-                let AddUserMessage { thread_id, input } = params(kind, envelope.params)?;
-                let thread = thread_uuid(&thread_id)?;
-                let turn = TurnInput::Message(message_text(input)?);
-                self.stream(Some(thread), turn, zone?, request_id).await
-            }
-            "threads.retry_after_item" => {
-                let RetryAfterItem { thread_id, item_id } = params(kind, envelope.params)?;
-                let thread = thread_uuid(&thread_id)?;
-                let Some(ItemId::Message(message)) = ItemId::parse(&item_id) else {
-                    return Err(ChatKitError::not_found("No such message in this thread."));
-                };
-                let turn = TurnInput::Retry { of: Some(message) };
-                self.stream(Some(thread), turn, zone?, request_id).await
-            }
-            "threads.get_by_id" => {
-                let ThreadRef { thread_id } = params(kind, envelope.params)?;
-                let conversation = self.conversation(&thread_id).await?;
+            ChatKitRequest::GetThread { thread } => {
+                let conversation = self.conversation(thread).await?;
                 let page = items::page(
                     self.chat.conversations(),
                     conversation.id,
@@ -167,25 +120,14 @@ impl Call<'_> {
                 .await?;
                 json(&thread_of(conversation, item_page(page)))
             }
-            "threads.list" => {
-                let ListThreads {
-                    limit,
-                    order,
-                    after,
-                } = params(kind, envelope.params)?;
-                let limit = page_size(limit)?;
-                let after = after
-                    .map(|after| {
-                        thread_uuid(&after).map_err(|_| ChatKitError::bad_request(BAD_AFTER))
-                    })
-                    .transpose()?;
+            ChatKitRequest::ListThreads { page, after } => {
                 let (conversations, has_more) = self
                     .chat
                     .conversations()
-                    .list_after(self.user, limit as u64, order == Order::Desc, after)
+                    .list_after(self.user, page.limit as u64, page.newest_first, after)
                     .await
                     .map_err(|err| match err {
-                        ConversationError::BadCursor => ChatKitError::bad_request(BAD_AFTER),
+                        ConversationError::BadCursor => request::bad_after(),
                         other => other.into(),
                     })?;
                 let after = conversations.last().map(|last| last.id.to_string());
@@ -198,69 +140,48 @@ impl Call<'_> {
                     after,
                 })
             }
-            "items.list" => {
-                let ListItems {
-                    thread_id,
-                    limit,
-                    order,
-                    after,
-                } = params(kind, envelope.params)?;
-                let limit = page_size(limit)?;
-                let conversation = self.conversation(&thread_id).await?;
+            ChatKitRequest::ListItems {
+                thread,
+                page,
+                after,
+            } => {
+                let conversation = self.conversation(thread).await?;
                 let after = match after {
-                    Some(after) => Some(self.item_cursor(conversation.id, &after).await?),
+                    Some(after) => Some(self.item_cursor(conversation.id, after).await?),
                     None => None,
                 };
                 let page = items::page(
                     self.chat.conversations(),
                     conversation.id,
                     after,
-                    limit,
-                    order == Order::Desc,
+                    page.limit,
+                    page.newest_first,
                 )
                 .await?;
                 json(&item_page(page))
             }
-            "threads.update" => {
-                let UpdateThread { thread_id, title } = params(kind, envelope.params)?;
-                let thread_id = thread_uuid(&thread_id)?;
-                let title = thread_title(&title)?;
+            ChatKitRequest::Rename { thread, title } => {
                 let renamed = self
                     .chat
                     .conversations()
-                    .rename(self.user, thread_id, &title)
+                    .rename(self.user, thread, &title)
                     .await
                     .map_err(ConversationError::from)?
-                    .ok_or_else(no_such_thread)?;
+                    .ok_or_else(request::no_such_thread)?;
                 json(&thread_of(renamed, Page::empty()))
             }
-            "threads.delete" => {
-                let ThreadRef { thread_id } = params(kind, envelope.params)?;
-                let deleted = self
-                    .chat
-                    .delete_conversation(self.user, thread_uuid(&thread_id)?)
-                    .await?;
-                if !deleted {
-                    return Err(no_such_thread());
+            ChatKitRequest::Delete { thread } => {
+                if !self.chat.delete_conversation(self.user, thread).await? {
+                    return Err(request::no_such_thread());
                 }
                 json(&serde_json::json!({}))
             }
-            "items.feedback" => {
-                let ItemFeedback {
-                    thread_id,
-                    item_ids,
-                    kind,
-                } = params(kind, envelope.params)?;
-                let conversation = self.conversation(&thread_id).await?;
-                let messages = item_ids
-                    .iter()
-                    .map(|id| ItemId::parse(id).map(ItemId::message))
-                    .collect::<Option<Vec<Uuid>>>()
-                    .ok_or_else(no_such_item)?;
-                let feedback = match kind {
-                    FeedbackKind::Positive => Feedback::Positive,
-                    FeedbackKind::Negative => Feedback::Negative,
-                };
+            ChatKitRequest::Feedback {
+                thread,
+                messages,
+                feedback,
+            } => {
+                let conversation = self.conversation(thread).await?;
                 let stored = self
                     .chat
                     .conversations()
@@ -268,17 +189,10 @@ impl Call<'_> {
                     .await
                     .map_err(ConversationError::from)?;
                 if !stored {
-                    return Err(no_such_item());
+                    return Err(request::no_such_item());
                 }
                 json(&serde_json::json!({}))
             }
-            other if UNSUPPORTED.contains(&other) => Err(ChatKitError::bad_request(format!(
-                "This server does not handle ChatKit's {other} requests: it takes messages, \
-                 retries, thread changes and feedback, no attachments, actions or client tools."
-            ))),
-            other => Err(ChatKitError::bad_request(format!(
-                "{other:?} is not a ChatKit request type."
-            ))),
         }
     }
 
@@ -342,35 +256,31 @@ impl Call<'_> {
         ))
     }
 
-    /// The user's conversation of a thread id; another user's reads like a missing one.
-    async fn conversation(&self, thread_id: &str) -> Result<Conversation, ChatKitError> {
+    /// The user's conversation of a thread; another user's reads like a missing one.
+    async fn conversation(&self, thread: Uuid) -> Result<Conversation, ChatKitError> {
         self.chat
             .conversations()
-            .find(self.user, thread_uuid(thread_id)?)
+            .find(self.user, thread)
             .await
             .map_err(ConversationError::from)?
-            .ok_or_else(no_such_thread)
+            .ok_or_else(request::no_such_thread)
     }
 
-    /// Where an `after` item id stands in the thread.
+    /// Where an `after` item stands in the thread.
     async fn item_cursor(
         &self,
         conversation: Uuid,
-        after: &str,
+        after: ItemId,
     ) -> Result<(i64, ItemId), ChatKitError> {
-        let bad = || ChatKitError::bad_request(BAD_AFTER);
-        let id = ItemId::parse(after).ok_or_else(bad)?;
         let message = self
             .chat
             .conversations()
-            .find_message(conversation, id.message())
+            .find_message(conversation, after.message())
             .await?
-            .ok_or_else(bad)?;
-        Ok((message.seq, id))
+            .ok_or_else(request::bad_after)?;
+        Ok((message.seq, after))
     }
 }
-
-const BAD_AFTER: &str = "after must be the id of an item of this thread, as a page gave it.";
 
 /// One `data:` line; an event that cannot be written is logged and left out.
 fn frame(event: &StreamEvent) -> Option<String> {
@@ -388,69 +298,6 @@ fn json(value: &impl serde::Serialize) -> Result<Response, ChatKitError> {
     Ok(Response::builder()
         .content_type("application/json")
         .body(body))
-}
-
-/// The request's params as `T`; ChatKit requires them, even as `{}`.
-fn params<T: DeserializeOwned>(kind: &str, params: Option<Value>) -> Result<T, ChatKitError> {
-    let params = params
-        .ok_or_else(|| ChatKitError::bad_request(format!("A {kind} request needs its params.")))?;
-    serde_json::from_value(params).map_err(|err| {
-        ChatKitError::bad_request(format!("The params of a {kind} request are wrong: {err}."))
-    })
-}
-
-/// The text of a message: its text and tag parts as written, under the text it quotes.
-fn message_text(input: UserMessageInput) -> Result<String, ChatKitError> {
-    if !input.attachments.is_empty() {
-        return Err(ChatKitError::bad_request(
-            "This server takes no attachments; send the message as text.".to_owned(),
-        ));
-    }
-    let mut text: String = input
-        .content
-        .into_iter()
-        .map(|part| match part {
-            protocol::InputContent::Text { text } | protocol::InputContent::Tag { text } => text,
-        })
-        .collect();
-    if let Some(quoted) = input.quoted_text.filter(|quoted| !quoted.trim().is_empty()) {
-        let quoted: String = quoted.lines().map(|line| format!("> {line}\n")).collect();
-        text = format!("{quoted}\n{text}");
-    }
-    Ok(text)
-}
-
-fn thread_uuid(thread_id: &str) -> Result<Uuid, ChatKitError> {
-    Uuid::try_parse(thread_id).map_err(|_| no_such_thread())
-}
-
-fn thread_title(raw: &str) -> Result<String, ChatKitError> {
-    let title = todo_migrations::text::nfc(raw.trim());
-    let title = title.trim();
-    if todo_migrations::text::is_blank(title) {
-        return Err(ChatKitError::invalid("title must not be empty".to_owned()));
-    }
-    if title.chars().any(char::is_control) {
-        return Err(ChatKitError::invalid(
-            "title must not contain control characters".to_owned(),
-        ));
-    }
-    if title.chars().count() > TITLE_MAX_CHARS {
-        return Err(ChatKitError::invalid(format!(
-            "title must be at most {TITLE_MAX_CHARS} characters"
-        )));
-    }
-    Ok(title.to_owned())
-}
-
-fn page_size(limit: Option<i64>) -> Result<usize, ChatKitError> {
-    match limit {
-        None => Ok(PAGE_DEFAULT),
-        Some(limit) if (1..=PAGE_MAX as i64).contains(&limit) => Ok(limit as usize),
-        Some(_) => Err(ChatKitError::bad_request(format!(
-            "limit must be between 1 and {PAGE_MAX}."
-        ))),
-    }
 }
 
 /// The time zone of relative dates: the `X-Time-Zone` header, else UTC.
@@ -481,12 +328,4 @@ fn item_page(page: ItemPage) -> Page<protocol::Item> {
         has_more: page.has_more,
         after,
     }
-}
-
-fn no_such_thread() -> ChatKitError {
-    ChatKitError::from(ChatError::NoSuchConversation)
-}
-
-fn no_such_item() -> ChatKitError {
-    ChatKitError::not_found("No such item in this thread.")
 }

@@ -48,6 +48,8 @@ async fn main() -> ExitCode {
         // One person's pace is not the subject; a fresh account per instruction is.
         .env("SIGNIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE", "100000")
         .env("CHAT_MESSAGES_PER_MINUTE", "100000")
+        // The tokens the model server reports are read from `/metrics`.
+        .env("METRICS_BIND", "127.0.0.1:0")
         // A local model may take its time: the product's own timeouts, not the tests'.
         .timing(|timing| *timing = Timing::default());
     let model = match std::env::var("OPENAI_BASE_URL") {

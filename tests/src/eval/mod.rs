@@ -252,7 +252,41 @@ pub struct Verdict {
     pub say: Vec<&'static str>,
     pub result: Result<(), String>,
     pub tool_calls: usize,
+    /// The tokens the model server reported for the instruction's requests; `None` when the
+    /// host was started without `METRICS_BIND`, so they could not be read.
+    pub tokens: Option<Tokens>,
     pub took: Duration,
+}
+
+/// Tokens as the host's `/metrics` counts what the model server reported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tokens {
+    pub prompt: u64,
+    pub completion: u64,
+}
+
+impl Tokens {
+    /// The host's totals so far, if it serves `/metrics`.
+    async fn read(server: &AgentServer) -> Option<Tokens> {
+        server.metrics_url.as_ref()?;
+        let metrics = server.metrics().await;
+        let total = |kind: &str| {
+            metrics
+                .get(&format!("todo_model_usage_tokens_total{{kind=\"{kind}\"}}"))
+                .map_or(0, |value| *value as u64)
+        };
+        Some(Tokens {
+            prompt: total("prompt"),
+            completion: total("completion"),
+        })
+    }
+
+    fn since(self, before: Tokens) -> Tokens {
+        Tokens {
+            prompt: self.prompt.saturating_sub(before.prompt),
+            completion: self.completion.saturating_sub(before.completion),
+        }
+    }
 }
 
 /// Every verdict, and the summary lines.
@@ -303,10 +337,30 @@ impl Report {
         let messages: usize = self.verdicts.iter().map(|v| v.say.len()).sum();
         let calls: usize = self.verdicts.iter().map(|v| v.tool_calls).sum();
         let took: Duration = self.verdicts.iter().map(|v| v.took).sum();
+        let per_message = |count: u64| count as f64 / messages.max(1) as f64;
+        let tokens: Option<Tokens> =
+            self.verdicts
+                .iter()
+                .map(|v| v.tokens)
+                .try_fold(Tokens::default(), |sum, tokens| {
+                    tokens.map(|tokens| Tokens {
+                        prompt: sum.prompt + tokens.prompt,
+                        completion: sum.completion + tokens.completion,
+                    })
+                });
+        let tokens = match tokens {
+            Some(tokens) if tokens.prompt + tokens.completion > 0 => format!(
+                "{:.0} prompt and {:.0} completion tokens",
+                per_message(tokens.prompt),
+                per_message(tokens.completion)
+            ),
+            Some(_) => "no tokens reported by the model server".to_owned(),
+            None => "tokens not read (no /metrics)".to_owned(),
+        };
         let _ = writeln!(
             text,
-            "  {:.2} tool calls and {:.0} ms per message ({messages} messages); tokens: not reported by the API",
-            calls as f64 / messages.max(1) as f64,
+            "  per message ({messages} messages): {:.2} tool calls, {:.0} ms, {tokens}",
+            per_message(calls as u64),
             took.as_secs_f64() * 1000.0 / messages.max(1) as f64,
         );
         for verdict in &self.verdicts {
@@ -337,10 +391,16 @@ pub async fn run(server: &AgentServer, cases: Vec<Case>) -> Report {
 }
 
 async fn play(server: &AgentServer, case: Case) -> Verdict {
+    let tokens_before = Tokens::read(server).await;
     let started = Instant::now();
     let (result, tool_calls) = match act(server, &case).await {
         Ok(outcome) => ((case.check)(&outcome), outcome.tool_calls),
         Err(err) => (Err(err), 0),
+    };
+    let took = started.elapsed();
+    let tokens = match (Tokens::read(server).await, tokens_before) {
+        (Some(after), Some(before)) => Some(after.since(before)),
+        _ => None,
     };
     Verdict {
         category: case.category,
@@ -348,7 +408,8 @@ async fn play(server: &AgentServer, case: Case) -> Verdict {
         say: case.say,
         result,
         tool_calls,
-        took: started.elapsed(),
+        tokens,
+        took,
     }
 }
 

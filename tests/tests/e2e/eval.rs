@@ -49,7 +49,11 @@ async fn the_harness_judges_a_models_work() {
         .await
         .expect("SQLite");
     let fake = FakeOpenAi::start().await;
-    let server = TestApp::new(&db).model(&fake).start().await;
+    let server = TestApp::new(&db)
+        .model(&fake)
+        .env("METRICS_BIND", "127.0.0.1:0")
+        .start()
+        .await;
     let add_milk = || Case {
         category: "add",
         offline: true,
@@ -68,6 +72,16 @@ async fn the_harness_judges_a_models_work() {
     let report = eval::run(&server, vec![add_milk()]).await;
     assert_eq!(report.rate(|_| true), (1, 1), "{}", report.render("fake"));
     assert_eq!(report.verdicts[0].tool_calls, 1);
+    // Two model requests, each with the usage the fake reports for it.
+    let tokens = report.verdicts[0]
+        .tokens
+        .expect("tokens read from /metrics");
+    assert!(tokens.prompt > 0 && tokens.completion > 0, "{tokens:?}");
+    assert!(
+        report.render("fake").contains(" prompt and "),
+        "{}",
+        report.render("fake")
+    );
 
     fake.push(Reply::calls(&[("add_task", json!({"title": "buy silk"}))]));
     fake.push(Reply::text("Added “buy silk”."));

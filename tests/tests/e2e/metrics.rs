@@ -86,6 +86,18 @@ async fn a_chat_turn_moves_the_counters(backend: Backend, name: &str) {
     // Two model requests: the tool call, then the answer.
     assert_eq!(moved("todo_model_time_to_first_token_seconds_count"), 2.0);
     assert_eq!(moved("todo_model_tokens_streamed_total"), chunks as f64);
+    // The usage the fake reported for both requests (it counts a token per chunk it sent).
+    let requests = fake.requests();
+    assert_eq!(
+        requests
+            .iter()
+            .filter(|request| request.body["stream_options"]["include_usage"] == json!(true))
+            .count(),
+        2,
+        "every model request asks for its usage"
+    );
+    assert!(moved(r#"todo_model_usage_tokens_total{kind="prompt"}"#) > 0.0);
+    assert!(moved(r#"todo_model_usage_tokens_total{kind="completion"}"#) > chunks as f64);
     assert_eq!(value(&after, "todo_chat_streams_open"), 0.0);
     assert!(value(&after, "todo_db_pool_max_connections") >= 2.0);
     assert!(value(&after, r#"todo_db_pool_connections{state="idle"}"#) >= 1.0);
