@@ -43,7 +43,7 @@ use crate::{
     config::{Config, Security, Timing},
     limits::Limits,
     metrics::{self, Metrics, count_requests},
-    middleware::{limit_body, limit_head, security_headers},
+    middleware::{catch_panic, limit_body, limit_head, security_headers},
     tasks::{TaskGateway, TaskTarget},
     telemetry::trace_request,
     web_pages::WebPages,
@@ -312,6 +312,7 @@ impl App {
         let security = self.security;
         let metrics = self.metrics;
         let routes = route
+            .around(catch_panic)
             .around(move |endpoint, req| limit_body(endpoint, req, body_read))
             .around(limit_head)
             .data(auth_context)

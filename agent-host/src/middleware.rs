@@ -1,7 +1,9 @@
 //! What every request of the host goes through before its route: limits on the request's head
-//! and body, and the security headers of every response.
+//! and body, the security headers of every response, and an answer when a handler panics.
 
-use std::{sync::Arc, time::Duration};
+use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
+
+use futures::FutureExt as _;
 
 use poem::{
     Endpoint, IntoResponse, Request, Response,
@@ -100,4 +102,47 @@ pub async fn security_headers<E: Endpoint>(
         set("strict-transport-security", hsts);
     }
     Ok(response)
+}
+
+/// A handler that panics (a bug) answers 500 with the error JSON, as any internal error does,
+/// and is logged; without this its connection would close with no answer at all. A stream's
+/// body runs after its response and is not covered: it ends where it broke.
+pub async fn catch_panic<E: Endpoint>(endpoint: Arc<E>, req: Request) -> poem::Result<Response> {
+    match AssertUnwindSafe(endpoint.call(req)).catch_unwind().await {
+        Ok(result) => result.map(IntoResponse::into_response),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("a panic without a message");
+            tracing::error!(panic = message, "a request handler panicked");
+            Err(poem::Error::from_status(StatusCode::INTERNAL_SERVER_ERROR))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500() {
+        let panics = poem::endpoint::make(|_| async {
+            if true {
+                panic!("a bug");
+            }
+            "unreachable"
+        });
+        let err = catch_panic(Arc::new(panics), Request::default())
+            .await
+            .expect_err("a 500");
+        assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
+
+        let fine = poem::endpoint::make(|_| async { "fine" });
+        let response = catch_panic(Arc::new(fine), Request::default())
+            .await
+            .expect("an answer");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
 }
