@@ -528,6 +528,39 @@ async fn requests_it_does_not_handle_get_chatkits_error(ctx: Ctx) {
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
     assert_eq!(anonymous.error_code(), "unauthorized");
     assert!(anonymous.headers.contains_key("www-authenticate"));
+    // The web pages' session cookie works too, but not from another site (a browser names
+    // the site of a cross-site POST in `Origin`; it could be a forged request).
+    let with_cookie = |origin: Option<&str>| {
+        let mut request = ctx
+            .server
+            .http
+            .post(format!("{}/chatkit", ctx.server.base))
+            .header("cookie", format!("todo_session={}", user.token))
+            .json(&json!({"type": "threads.list", "params": {}}));
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.send()
+    };
+    let same_site = with_cookie(Some(ctx.server.base.as_str()))
+        .await
+        .expect("POST /chatkit with the cookie");
+    assert_eq!(same_site.status(), StatusCode::OK);
+    let elsewhere = with_cookie(Some("https://elsewhere.example"))
+        .await
+        .expect("POST /chatkit from another site");
+    assert_eq!(elsewhere.status(), StatusCode::FORBIDDEN);
+    let forged = ctx
+        .server
+        .http
+        .post(format!("{}/chatkit", ctx.server.base))
+        .header("cookie", "todo_session=not-a-token")
+        .header("origin", ctx.server.base.as_str())
+        .json(&json!({"type": "threads.list", "params": {}}))
+        .send()
+        .await
+        .expect("POST /chatkit with a bad cookie");
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
     client
         .conforms("chatkit::requests_it_does_not_handle_get_chatkits_error")
         .await;
