@@ -36,7 +36,7 @@ pub struct Config {
     pub jwt_secret: Option<JwtSecret>,
     /// `PUBLIC_BASE_URL`: the address people use; see [`Config::public_base_url`].
     pub public_base_url: Option<Url>,
-    /// `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `OPENAI_MODEL`.
+    /// `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `OPENAI_MODEL`, `OPENAI_MAX_TOKENS`.
     pub openai: OpenAiConfig,
     /// `MCP_TASKS_URL`: a standalone `todo-mcp serve` to use instead of the embedded server.
     pub mcp_tasks_url: Option<Url>,
@@ -169,7 +169,13 @@ pub struct OpenAiConfig {
     pub api_key: Option<ApiKey>,
     pub base_url: Option<Url>,
     pub model: String,
+    /// `OPENAI_MAX_TOKENS`: the most tokens one model request may generate, so that a model
+    /// that never stops (small local ones can) costs a bounded time and money.
+    pub max_tokens: u32,
 }
+
+/// The default of `OPENAI_MAX_TOKENS`: far above any answer about a to-do list.
+pub const DEFAULT_OPENAI_MAX_TOKENS: u32 = 1024;
 
 /// `OPENAI_API_KEY`: `Debug` never shows it.
 pub type ApiKey = SecretString;
@@ -299,6 +305,12 @@ impl Config {
             model: set("OPENAI_MODEL")
                 .map(|raw| raw.trim().to_owned())
                 .unwrap_or_else(|| DEFAULT_OPENAI_MODEL.to_owned()),
+            max_tokens: u32::try_from(positive(
+                &lookup,
+                "OPENAI_MAX_TOKENS",
+                DEFAULT_OPENAI_MAX_TOKENS as usize,
+            )?)
+            .map_err(|_| bad("OPENAI_MAX_TOKENS", "is too large".to_owned()))?,
         };
         let mcp_tasks_url = set("MCP_TASKS_URL")
             .map(|raw| http_url(&raw))
@@ -461,6 +473,8 @@ mod tests {
             ("JWT_SECRET", "short"),
             ("PUBLIC_BASE_URL", "ftp://x"),
             ("OPENAI_BASE_URL", "not a url"),
+            ("OPENAI_MAX_TOKENS", "0"),
+            ("OPENAI_MAX_TOKENS", "99999999999"),
             ("MCP_TASKS_URL", "nope"),
             ("RUST_LOG", "info,[["),
             ("SQLITE_SYNCHRONOUS", "sometimes"),

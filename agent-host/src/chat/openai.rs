@@ -52,6 +52,7 @@ const MAX_ERROR_BODY: usize = 16 * 1024;
 pub struct OpenAiModel {
     client: Client<OpenAIConfig>,
     model: String,
+    max_tokens: u32,
     timing: ModelTiming,
 }
 
@@ -90,6 +91,7 @@ impl OpenAiModel {
         Ok(Self {
             client,
             model: config.model.clone(),
+            max_tokens: config.max_tokens,
             timing,
         })
     }
@@ -178,6 +180,9 @@ impl OpenAiModel {
             messages: request.messages.iter().map(to_openai).collect(),
             tools: (!tools.is_empty()).then_some(tools),
             stream: Some(true),
+            // The field OpenAI, llama.cpp and vLLM read; a server that ignores it is still
+            // bounded by the host's idle and first-chunk timeouts only.
+            max_completion_tokens: Some(self.max_tokens),
             // What each request cost, for `/metrics` (OpenAI, llama.cpp, Ollama and vLLM
             // report it; a server that does not simply sends none).
             stream_options: Some(ChatCompletionStreamOptions {

@@ -96,6 +96,12 @@ async fn a_chat_turn_moves_the_counters(backend: Backend, name: &str) {
         2,
         "every model request asks for its usage"
     );
+    assert!(
+        requests
+            .iter()
+            .all(|request| request.body["max_completion_tokens"] == json!(1024)),
+        "every model request is bounded by OPENAI_MAX_TOKENS"
+    );
     assert!(moved(r#"todo_model_usage_tokens_total{kind="prompt"}"#) > 0.0);
     assert!(moved(r#"todo_model_usage_tokens_total{kind="completion"}"#) > chunks as f64);
     assert_eq!(value(&after, "todo_chat_streams_open"), 0.0);
