@@ -2,7 +2,8 @@
 //! through the HTTP API of a real `todo-agent`, started here on a fresh SQLite database.
 //!
 //! With no `OPENAI_BASE_URL` the host runs the offline assistant; with `OPENAI_BASE_URL`
-//! (and `OPENAI_MODEL`, `OPENAI_API_KEY`, as the product reads them) it runs that model:
+//! (and `OPENAI_MODEL`, `OPENAI_API_KEY`, `OPENAI_MAX_TOKENS`, as the product reads them) it
+//! runs that model:
 //!
 //! ```sh
 //! cargo run -p todo-tests --bin eval
@@ -60,6 +61,9 @@ async fn main() -> ExitCode {
                 .env("OPENAI_BASE_URL", &base_url)
                 .env("OPENAI_MODEL", &name)
                 .env("OPENAI_API_KEY", &key);
+            if let Ok(max_tokens) = std::env::var("OPENAI_MAX_TOKENS") {
+                app = app.env("OPENAI_MAX_TOKENS", &max_tokens);
+            }
             format!("{name} at {base_url}")
         }
         _ => "the offline assistant".to_owned(),
