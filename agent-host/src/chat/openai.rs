@@ -180,8 +180,8 @@ impl OpenAiModel {
             messages: request.messages.iter().map(to_openai).collect(),
             tools: (!tools.is_empty()).then_some(tools),
             stream: Some(true),
-            // The field OpenAI, llama.cpp and vLLM read; a server that ignores it is still
-            // bounded by the host's idle and first-chunk timeouts only.
+            // The field OpenAI, llama.cpp and vLLM read; a server that ignores it (Ollama's
+            // OpenAI layer so far) streams until the model stops or its context is full.
             max_completion_tokens: Some(self.max_tokens),
             // What each request cost, for `/metrics` (OpenAI, llama.cpp, Ollama and vLLM
             // report it; a server that does not simply sends none).

@@ -8,20 +8,7 @@
 use serde_json::{Value, json};
 use url::Url;
 
-use super::protocol::TIME_ZONE_HEADER;
-
-/// The request types the endpoint serves, as the document lists them.
-pub const HANDLED: &[&str] = &[
-    "threads.create",
-    "threads.add_user_message",
-    "threads.retry_after_item",
-    "threads.get_by_id",
-    "threads.list",
-    "items.list",
-    "threads.update",
-    "threads.delete",
-    "items.feedback",
-];
+use super::{protocol::TIME_ZONE_HEADER, request::HANDLED};
 
 /// The API's document (`spec`, as poem-openapi writes it) with `/chatkit` added; the document
 /// unchanged if it cannot be read (it always can: it is poem-openapi's own output).

@@ -24,6 +24,19 @@ pub const PAGE_MAX: usize = 100;
 /// The longest thread title, in characters.
 pub const TITLE_MAX_CHARS: usize = 200;
 
+/// The request types this host serves (the OpenAPI document lists them).
+pub const HANDLED: &[&str] = &[
+    "threads.create",
+    "threads.add_user_message",
+    "threads.retry_after_item",
+    "threads.get_by_id",
+    "threads.list",
+    "items.list",
+    "threads.update",
+    "threads.delete",
+    "items.feedback",
+];
+
 /// Request types of ChatKit's protocol that this host does not serve: attachments,
 /// transcription, widgets' actions and client-side tools are not part of the product.
 const UNSUPPORTED: &[&str] = &[
@@ -176,6 +189,12 @@ impl ChatKitRequest {
                     item_ids,
                     kind,
                 } = params(kind, envelope.params)?;
+                // One statement updates them all: a bounded number of ids.
+                if item_ids.len() > PAGE_MAX {
+                    return Err(ChatKitError::bad_request(format!(
+                        "Feedback takes at most {PAGE_MAX} items at a time."
+                    )));
+                }
                 let messages = item_ids
                     .iter()
                     .map(|id| ItemId::parse(id).map(ItemId::message))
@@ -338,6 +357,10 @@ mod tests {
             ),
             (json!({"type": "threads.get_by_id"}), "needs its params"),
             (
+                json!({"type": "items.feedback", "params": {"thread_id": thread, "item_ids": vec![thread.clone(); 101], "kind": "positive"}}),
+                "at most 100 items",
+            ),
+            (
                 json!({"type": "attachments.create", "params": {}}),
                 "does not handle",
             ),
@@ -348,6 +371,17 @@ mod tests {
         ] {
             let err = read(body.clone()).expect_err(&body.to_string());
             assert!(err.message().contains(expected), "{body}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn every_handled_type_is_read() {
+        for kind in HANDLED {
+            // Empty params: read (a list) or refused for a missing field, never as a type it
+            // does not know or serve.
+            if let Err(err) = read(json!({"type": kind, "params": {}})) {
+                assert!(err.message().contains("params"), "{kind}: {err:?}");
+            }
         }
     }
 
@@ -402,19 +436,7 @@ mod tests {
 
     fn request_type() -> impl Strategy<Value = String> {
         prop_oneof![
-            proptest::sample::select(vec![
-                "threads.create",
-                "threads.add_user_message",
-                "threads.retry_after_item",
-                "threads.get_by_id",
-                "threads.list",
-                "items.list",
-                "threads.update",
-                "threads.delete",
-                "items.feedback",
-                "input.transcribe",
-            ])
-            .prop_map(str::to_owned),
+            proptest::sample::select([HANDLED, UNSUPPORTED].concat()).prop_map(str::to_owned),
             "\\PC{0,20}",
         ]
     }
