@@ -68,7 +68,7 @@ pub enum ModelDelta {
 }
 
 /// Tokens of one model request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenUsage {
     pub prompt: u64,
     pub completion: u64,
