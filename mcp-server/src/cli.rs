@@ -45,9 +45,9 @@ impl Cli {
     ///
     /// `stdio` serves one client whose requests arrive over one pipe: a single thread reads,
     /// handles and answers each message without waking another thread in between, which took
-    /// up to a tenth of a millisecond off each call in the mcp bench. (SQLite work runs on
-    /// sqlx's own threads either way; a PostgreSQL connection shares the one thread, plenty for
-    /// one client.) `serve` takes many clients at once and gets every core.
+    /// up to a tenth of a millisecond off each call in the mcp bench. SQLite runs on that thread
+    /// too (`TaskStore::serving_one_client`); a PostgreSQL connection shares it, plenty for one
+    /// client. `serve` takes many clients at once and gets every core.
     pub fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
         let mut builder = match self.command {
             Command::Stdio => tokio::runtime::Builder::new_current_thread(),
@@ -72,8 +72,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             telemetry::init(&config.log_filter);
             // Listening for signals starts here, before the client can see us running.
             let shutdown = shutdown_signal();
-            let store = TaskStore::new(db::connect_and_migrate(&config.database_url).await?);
-            tracing::info!(%user, database = %config.database_url, "serving MCP on stdio");
+            let migrated = db::connect_and_migrate(&config.database_url).await?;
+            let store = TaskStore::serving_one_client(&config.database_url, migrated)
+                .with_context(|| format!("open {}", config.database_url))?;
+            tracing::info!(
+                %user,
+                database = %config.database_url,
+                sqlite_on_serving_thread = store.runs_on_serving_thread(),
+                "serving MCP on stdio"
+            );
             // Clients start us with pipes: reading and writing them on the IO reactor saves
             // two hand-offs to blocking threads per message (a terminal or file falls back).
             let running = TaskServer::for_user(store, user)

@@ -6,7 +6,12 @@
 
 mod select;
 
-use std::{fmt, path::Path, str::FromStr, time::Duration};
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+    str::FromStr,
+    time::Duration,
+};
 
 use sea_orm::{
     ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
@@ -17,12 +22,12 @@ use sea_orm::{
 };
 use todo_migrations::TaskMigrator;
 
-pub use select::SelectExt;
+pub use select::{SelectExt, build_up_to};
 
 /// Where the data lives when `DATABASE_URL` is not set.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/todo.db";
 
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const SQLITE_MAX_CONNECTIONS: u32 = 4;
 const SQLITE_CONNECT_RETRY: Duration = Duration::from_millis(20);
 const POSTGRES_MAX_CONNECTIONS: u32 = 16;
@@ -164,6 +169,23 @@ impl DatabaseUrl {
 
     pub fn is_sqlite(&self) -> bool {
         self.backend == Backend::Sqlite
+    }
+
+    /// The SQLite file's path when the URL names a file and nothing else (no `?mode=...` or
+    /// other parameters); `None` for PostgreSQL, in-memory databases and URLs with parameters.
+    pub fn plain_sqlite_file(&self) -> Option<PathBuf> {
+        if self.backend != Backend::Sqlite || self.url.contains('?') {
+            return None;
+        }
+        let options = self.url.parse::<SqliteConnectOptions>().ok()?;
+        let file = options.get_filename();
+        // sqlx names an in-memory database `file:sqlx-in-memory-N`.
+        let in_memory = file.as_os_str().is_empty() || file.to_string_lossy().starts_with("file:");
+        (!in_memory).then(|| file.to_path_buf())
+    }
+
+    pub fn durability(&self) -> SqliteDurability {
+        self.durability
     }
 
     pub fn as_str(&self) -> &str {

@@ -16,6 +16,7 @@ use std::fmt::Write as _;
 
 use sea_orm::{
     ConnectionTrait, DbBackend, DbErr, EntityTrait, QuerySelect as _, QueryTrait as _, Select,
+    Statement,
 };
 
 /// SELECTs whose row limit SQLite can keep a plan for.
@@ -44,21 +45,27 @@ where
         limit: u64,
         db: &C,
     ) -> Result<Vec<E::Model>, DbErr> {
-        let backend = db.get_database_backend();
-        if backend != DbBackend::Sqlite {
-            #[expect(
-                clippy::disallowed_methods,
-                reason = "only SQLite re-plans a bound LIMIT"
-            )]
-            return self.limit(limit).all(db).await;
-        }
-        let mut statement = self.build(backend);
-        // Writing to a String cannot fail.
-        let _ = write!(statement.sql, " LIMIT {limit}");
+        let statement = build_up_to(self, limit, db.get_database_backend());
         E::find().from_raw_sql(statement).all(db).await
     }
 
     async fn first<C: ConnectionTrait>(self, db: &C) -> Result<Option<E::Model>, DbErr> {
         Ok(self.all_up_to(1, db).await?.into_iter().next())
     }
+}
+
+/// The statement of `select` limited to `limit` rows, the limit literal on SQLite. The query
+/// must not have a limit or offset of its own.
+pub fn build_up_to<E: EntityTrait>(select: Select<E>, limit: u64, backend: DbBackend) -> Statement {
+    if backend != DbBackend::Sqlite {
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "only SQLite re-plans a bound LIMIT"
+        )]
+        return select.limit(limit).build(backend);
+    }
+    let mut statement = select.build(backend);
+    // Writing to a String cannot fail.
+    let _ = write!(statement.sql, " LIMIT {limit}");
+    statement
 }

@@ -1,30 +1,36 @@
 //! `TaskStore`: every read and write of the task tables, always for one user.
 //!
 //! Each operation is one statement where it can be (add, get, list, complete, delete), so it is
-//! atomic without an explicit transaction and costs one round trip; concurrent adds share one
-//! multi-row `INSERT` (`add_queue`). An update reads the task,
+//! atomic without an explicit transaction and costs one round trip; concurrent adds on a pool
+//! share one multi-row `INSERT` (`add_queue`). The statements are built once, with SeaORM, and run
+//! either on sqlx's pool or, for `todo-mcp stdio` on SQLite, on the serving thread (`local`).
+//! An update reads the task,
 //! then writes it only if it has not changed since (`updated_at` unchanged), retrying on a
 //! concurrent change: no transaction ever upgrades a read lock to a write lock, which on SQLite
 //! fails immediately instead of waiting.
 
 mod add_queue;
 mod entity;
+mod local;
 mod order;
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait as _,
-    QueryFilter, Set,
-    sea_query::{Expr, LikeExpr, Query},
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, ExprTrait as _,
+    Iterable as _, QueryFilter, QueryTrait as _, Select, Set, Statement,
+    sea_query::{Expr, LikeExpr, Query, ReturningClause},
 };
 
-use crate::db::SelectExt as _;
+use crate::db::{DatabaseUrl, build_up_to};
 use crate::task::{
     Cursor, Description, ListFilter, NewTask, PageSize, Priority, StatusFilter, Tags, Task,
     TaskError, TaskId, TaskPage, TaskPatch, Title, UserId,
 };
 use add_queue::{AddError, AddQueue};
 use entity::{task, task_tag};
+use local::LocalSqlite;
 
 /// How often an update is retried when the task keeps changing under it.
 const UPDATE_ATTEMPTS: usize = 8;
@@ -32,15 +38,75 @@ const UPDATE_ATTEMPTS: usize = 8;
 /// The tasks of all users, in one database.
 #[derive(Clone, Debug)]
 pub struct TaskStore {
-    db: DatabaseConnection,
-    adds: AddQueue,
+    tables: Tables,
+}
+
+/// Where the statements run.
+#[derive(Clone, Debug)]
+enum Tables {
+    /// sqlx's pool: PostgreSQL, or SQLite in a process serving many clients.
+    Pooled { db: DatabaseConnection, adds: AddQueue },
+    /// SQLite on the caller's thread, for a process serving one client.
+    Local(Arc<LocalSqlite>),
 }
 
 impl TaskStore {
-    /// Must be called inside a tokio runtime: it starts the task that writes new tasks.
+    /// A store on `db`'s pool. Must be called inside a tokio runtime: it starts the task that
+    /// writes new tasks.
     pub fn new(db: DatabaseConnection) -> Self {
         let adds = AddQueue::start(db.clone());
-        Self { db, adds }
+        Self {
+            tables: Tables::Pooled { db, adds },
+        }
+    }
+
+    /// The store for a process whose one thread serves one client (`todo-mcp stdio`): on a
+    /// SQLite file its statements run on that thread (see `local`), otherwise on `db`'s pool.
+    /// `db` is the pool the migrations ran on; a SQLite store keeps none of its connections.
+    pub fn serving_one_client(url: &DatabaseUrl, db: DatabaseConnection) -> Result<Self, DbErr> {
+        match LocalSqlite::open(url) {
+            Some(local) => Ok(Self {
+                tables: Tables::Local(Arc::new(local?)),
+            }),
+            None => Ok(Self::new(db)),
+        }
+    }
+
+    /// Whether statements run on the caller's thread instead of a pool (for logs and tests).
+    pub fn runs_on_serving_thread(&self) -> bool {
+        matches!(self.tables, Tables::Local(_))
+    }
+
+    fn backend(&self) -> DbBackend {
+        match &self.tables {
+            Tables::Pooled { db, .. } => db.get_database_backend(),
+            Tables::Local(_) => DbBackend::Sqlite,
+        }
+    }
+
+    /// Runs a statement that answers task rows.
+    async fn rows(&self, statement: Statement) -> Result<Vec<task::Model>, DbErr> {
+        match &self.tables {
+            Tables::Pooled { db, .. } => task::Entity::find().from_raw_sql(statement).all(db).await,
+            Tables::Local(local) => local.query(statement),
+        }
+    }
+
+    /// Runs a statement and answers how many rows it changed.
+    async fn execute(&self, statement: Statement) -> Result<u64, DbErr> {
+        match &self.tables {
+            Tables::Pooled { db, .. } => Ok(db.execute_raw(statement).await?.rows_affected()),
+            Tables::Local(local) => local.execute(statement),
+        }
+    }
+
+    /// At most `limit` rows of `select`.
+    async fn select_up_to(
+        &self,
+        select: Select<task::Entity>,
+        limit: u64,
+    ) -> Result<Vec<task::Model>, DbErr> {
+        self.rows(build_up_to(select, limit, self.backend())).await
     }
 
     pub async fn add(&self, user: UserId, new: NewTask) -> Result<Task, TaskError> {
@@ -57,17 +123,26 @@ impl TaskStore {
             created_at: now,
             updated_at: now,
         };
-        match self.adds.add(to_active_model(user, &task)).await {
-            Ok(()) => Ok(task),
-            Err(AddError::Db(err)) => Err(TaskError::Store(err)),
-            Err(AddError::WriterGone) => Err(TaskError::Unavailable),
+        let row = to_active_model(user, &task);
+        match &self.tables {
+            Tables::Pooled { adds, .. } => match adds.add(row).await {
+                Ok(()) => {}
+                Err(AddError::Db(err)) => return Err(TaskError::Store(err)),
+                Err(AddError::WriterGone) => return Err(TaskError::Unavailable),
+            },
+            // One client, one call at a time: nothing to batch.
+            Tables::Local(local) => {
+                local.execute(task::Entity::insert(row).build(DbBackend::Sqlite))?;
+            }
         }
+        Ok(task)
     }
 
     pub async fn get(&self, user: UserId, task_id: TaskId) -> Result<Task, TaskError> {
-        find_task(&self.db, user, task_id)
-            .await?
-            .ok_or(TaskError::NotFound { task_id })
+        let select = task::Entity::find_by_id(task_id.as_uuid())
+            .filter(task::Column::UserId.eq(user.as_uuid()));
+        let row = self.select_up_to(select, 1).await?.into_iter().next();
+        row.map(from_model).ok_or(TaskError::NotFound { task_id })
     }
 
     /// One page of the user's tasks in list order: open before done, then by due date (none
@@ -110,8 +185,8 @@ impl TaskStore {
             select = select.filter(order::after(cursor));
         }
         let size = usize::from(size.get());
-        let mut rows = order::in_list_order(select)
-            .all_up_to(size as u64 + 1, &self.db)
+        let mut rows = self
+            .select_up_to(order::in_list_order(select), size as u64 + 1)
             .await?;
         let has_more = rows.len() > size;
         rows.truncate(size);
@@ -138,7 +213,7 @@ impl TaskStore {
         completed: bool,
     ) -> Result<Task, TaskError> {
         let now = now();
-        let changed = task::Entity::update_many()
+        let change = task::Entity::update_many()
             .col_expr(task::Column::Completed, Expr::value(completed))
             .col_expr(
                 task::Column::CompletedAt,
@@ -148,8 +223,10 @@ impl TaskStore {
             .filter(task::Column::Id.eq(task_id.as_uuid()))
             .filter(task::Column::UserId.eq(user.as_uuid()))
             .filter(task::Column::Completed.ne(completed))
-            .exec_with_returning(&self.db)
-            .await?;
+            .into_query()
+            .returning(every_column())
+            .to_owned();
+        let changed = self.rows(self.backend().build(&change)).await?;
         match changed.into_iter().next() {
             Some(row) => Ok(from_model(row)),
             // Already in that state, or not this user's task.
@@ -183,14 +260,13 @@ impl TaskStore {
                 task.tags = tags;
             }
             task.updated_at = Ord::max(now(), seen + chrono::Duration::microseconds(1));
-            let written = task::Entity::update_many()
+            let write = task::Entity::update_many()
                 .set(to_active_model(user, &task))
                 .filter(task::Column::Id.eq(task_id.as_uuid()))
                 .filter(task::Column::UserId.eq(user.as_uuid()))
                 .filter(task::Column::UpdatedAt.eq(seen))
-                .exec(&self.db)
-                .await?;
-            if written.rows_affected == 1 {
+                .build(self.backend());
+            if self.execute(write).await? == 1 {
                 return Ok(task);
             }
         }
@@ -199,11 +275,13 @@ impl TaskStore {
 
     /// Deletes a task and answers what it was.
     pub async fn delete(&self, user: UserId, task_id: TaskId) -> Result<Task, TaskError> {
-        let deleted = task::Entity::delete_many()
+        let delete = task::Entity::delete_many()
             .filter(task::Column::Id.eq(task_id.as_uuid()))
             .filter(task::Column::UserId.eq(user.as_uuid()))
-            .exec_with_returning(&self.db)
-            .await?;
+            .into_query()
+            .returning(every_column())
+            .to_owned();
+        let deleted = self.rows(self.backend().build(&delete)).await?;
         deleted
             .into_iter()
             .next()
@@ -219,16 +297,9 @@ fn now() -> DateTime<Utc> {
     DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
 }
 
-async fn find_task(
-    db: &impl ConnectionTrait,
-    user: UserId,
-    task_id: TaskId,
-) -> Result<Option<Task>, DbErr> {
-    let row = task::Entity::find_by_id(task_id.as_uuid())
-        .filter(task::Column::UserId.eq(user.as_uuid()))
-        .first(db)
-        .await?;
-    Ok(row.map(from_model))
+/// `RETURNING` every column of a task, in the entity's order.
+fn every_column() -> ReturningClause {
+    Query::returning().columns(task::Column::iter())
 }
 
 /// Escapes `LIKE` wildcards so that `%` and `_` in a query match themselves.

@@ -1,0 +1,194 @@
+//! SQLite on the serving thread, for `todo-mcp stdio`.
+//!
+//! sqlx runs every SQLite connection on a thread of its own: each statement is a message to that
+//! thread and each result row a message back, so one `add_task` cost four thread wake-ups and a
+//! `list_tasks` of 50 one per row; in the mcp bench those hand-offs were a third of the stdio
+//! server's CPU. Here the statement runs on the caller's thread with rusqlite, as better-sqlite3
+//! does for Node.
+//!
+//! That blocks the caller's thread while SQLite works (or waits for another process's write
+//! lock, up to the busy timeout), so it is only for a process whose one thread serves one
+//! client: `todo-mcp stdio`. A server of many clients keeps sqlx's pool, where a wait blocks no
+//! one else.
+//!
+//! The statements are the async store's own, built by the same SeaORM entities and query
+//! builders and bound by sea-query's rusqlite binder; only their execution differs. (SeaORM's
+//! own synchronous driver, `sea-orm-sync`, was the first choice, but its connection is neither
+//! `Send` nor `Sync`, which every MCP handler must be.) One thing must be translated: rusqlite
+//! writes a timestamp as `2026-12-06 16:58:36.5+00:00` and sqlx as `2026-12-06T16:58:36.5+00:00`,
+//! and SQLite compares them as text (list order, cursors, the `updated_at` check of an update),
+//! so every timestamp is bound here as the text sqlx writes. Both drivers read either form.
+
+use std::sync::Mutex;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OpenFlags, Row};
+use sea_orm::{DbErr, RuntimeErr, Statement, Value, Values};
+use sea_query_rusqlite::{RusqliteValue, RusqliteValues};
+
+use super::entity::task;
+use crate::db::{DatabaseUrl, SQLITE_BUSY_TIMEOUT, SqliteDurability};
+
+/// Statements kept prepared: every statement the store runs, with room for each list filter
+/// combination in use.
+const PREPARED_STATEMENTS: usize = 64;
+
+/// One rusqlite connection to the task database, used on the caller's thread.
+#[derive(Debug)]
+pub(super) struct LocalSqlite {
+    // Held only for one statement; the process has one thread, so it is never contended.
+    connection: Mutex<Connection>,
+}
+
+impl LocalSqlite {
+    /// Opens the SQLite file of `url`, which must exist and be migrated; `None` when `url` is
+    /// not a plain file name (PostgreSQL, an in-memory database, a URL with parameters), where
+    /// the caller keeps its pool.
+    pub(super) fn open(url: &DatabaseUrl) -> Option<Result<Self, DbErr>> {
+        let file = url.plain_sqlite_file()?;
+        Some(Self::open_file(&file, url.durability()).map_err(|err| {
+            DbErr::Conn(RuntimeErr::Internal(format!(
+                "open {} with rusqlite: {err}",
+                file.display()
+            )))
+        }))
+    }
+
+    fn open_file(
+        file: &std::path::Path,
+        durability: SqliteDurability,
+    ) -> Result<Self, rusqlite::Error> {
+        // Read-write, not create: the migrations made the file, and a missing one is an error
+        // rather than a new empty database. NO_MUTEX: the Mutex above serialises the calls.
+        let connection = Connection::open_with_flags(
+            file,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        // The settings of the async pool (`db::connect`); WAL is kept in the file itself.
+        connection.busy_timeout(SQLITE_BUSY_TIMEOUT)?;
+        connection.pragma_update(None, "foreign_keys", true)?;
+        let synchronous = match durability {
+            SqliteDurability::Normal => "NORMAL",
+            SqliteDurability::Full => "FULL",
+        };
+        connection.pragma_update(None, "synchronous", synchronous)?;
+        connection.set_prepared_statement_cache_capacity(PREPARED_STATEMENTS);
+        Ok(Self {
+            connection: Mutex::new(connection),
+        })
+    }
+
+    /// Runs a statement that returns task rows (a SELECT, or a write with RETURNING).
+    pub(super) fn query(&self, statement: Statement) -> Result<Vec<task::Model>, DbErr> {
+        let (sql, values) = bind(statement);
+        self.with_connection(|connection| {
+            let mut prepared = connection.prepare_cached(&sql)?;
+            let rows = prepared.query_map(&*values.as_params(), model_from_row)?;
+            rows.collect()
+        })
+        .map_err(|err| query_error(&sql, &err))
+    }
+
+    /// Runs a statement and answers how many rows it changed.
+    pub(super) fn execute(&self, statement: Statement) -> Result<u64, DbErr> {
+        let (sql, values) = bind(statement);
+        self.with_connection(|connection| {
+            let mut prepared = connection.prepare_cached(&sql)?;
+            prepared.execute(&*values.as_params())
+        })
+        .map(|changed| changed as u64)
+        .map_err(|err| query_error(&sql, &err))
+    }
+
+    fn with_connection<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>,
+    ) -> Result<T, rusqlite::Error> {
+        // A panic while holding the lock left the connection as SQLite keeps it: usable.
+        let connection = self
+            .connection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        work(&connection)
+    }
+}
+
+/// The statement's SQL and its values for rusqlite, the timestamps as sqlx writes them.
+fn bind(statement: Statement) -> (String, RusqliteValues) {
+    let values = statement
+        .values
+        .map(|Values(values)| values)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|value| {
+            RusqliteValue(match value {
+                Value::ChronoDateTimeUtc(at) => Value::String(at.map(as_sqlx_writes_it)),
+                other => other,
+            })
+        })
+        .collect();
+    (statement.sql, RusqliteValues(values))
+}
+
+/// sqlx-sqlite's text for a `DateTime<Utc>`.
+fn as_sqlx_writes_it(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+}
+
+fn model_from_row(row: &Row<'_>) -> Result<task::Model, rusqlite::Error> {
+    Ok(task::Model {
+        id: row.get("id")?,
+        user_id: row.get("user_id")?,
+        title: row.get("title")?,
+        description: row.get("description")?,
+        search_text: row.get("search_text")?,
+        completed: row.get("completed")?,
+        completed_at: row.get("completed_at")?,
+        priority: row.get("priority")?,
+        due_at: row.get("due_at")?,
+        tags: row.get("tags")?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
+    })
+}
+
+/// The async crate's error for a failed statement, naming the statement's first words.
+fn query_error(sql: &str, err: &rusqlite::Error) -> DbErr {
+    let start: String = sql.chars().take(40).collect();
+    DbErr::Query(RuntimeErr::Internal(format!("SQLite ({start}...): {err}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::DbBackend;
+
+    use super::*;
+
+    #[test]
+    fn timestamps_are_bound_as_sqlx_writes_them() {
+        let at = DateTime::parse_from_rfc3339("2026-12-06T16:58:36.123456Z")
+            .unwrap()
+            .to_utc();
+        let statement = Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "SELECT ?, ?, ?",
+            [
+                Value::ChronoDateTimeUtc(Some(at)),
+                Value::ChronoDateTimeUtc(None),
+                Value::Int(Some(3)),
+            ],
+        );
+        let (_, RusqliteValues(values)) = bind(statement);
+        let values: Vec<Value> = values.into_iter().map(|RusqliteValue(it)| it).collect();
+        assert_eq!(
+            values,
+            [
+                Value::String(Some("2026-12-06T16:58:36.123456+00:00".to_owned())),
+                Value::String(None),
+                Value::Int(Some(3)),
+            ]
+        );
+    }
+}
