@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, ExprTrait as _,
-    Iterable as _, QueryFilter, QueryTrait as _, Select, Set, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    ExprTrait as _, Iterable as _, QueryFilter, QueryTrait as _, Select, Set, Statement,
     sea_query::{Expr, LikeExpr, Query, ReturningClause},
 };
 
@@ -45,7 +45,10 @@ pub struct TaskStore {
 #[derive(Clone, Debug)]
 enum Tables {
     /// sqlx's pool: PostgreSQL, or SQLite in a process serving many clients.
-    Pooled { db: DatabaseConnection, adds: AddQueue },
+    Pooled {
+        db: DatabaseConnection,
+        adds: AddQueue,
+    },
     /// SQLite on the caller's thread, for a process serving one client.
     Local(Arc<LocalSqlite>),
 }
