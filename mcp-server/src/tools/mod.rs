@@ -10,10 +10,11 @@
 pub mod dto;
 mod error;
 mod names;
+mod structured;
 pub mod trace;
 
 use rmcp::{
-    ErrorData, Json, RoleServer, ServerHandler,
+    ErrorData, RoleServer, ServerHandler,
     handler::server::tool::ToolCallContext,
     handler::server::{router::tool::ToolRouter, wrapper::Parameters},
     model::{
@@ -23,6 +24,7 @@ use rmcp::{
     tool, tool_handler, tool_router,
 };
 
+use self::structured::Json;
 use crate::{
     store::TaskStore,
     task::{
