@@ -46,6 +46,32 @@ fn main() {
     runtime.block_on(run());
 }
 
+impl Bench {
+    /// The host on a new database of `backend` with its users signed up; `None` when that
+    /// database is not available.
+    async fn start(backend: Backend) -> Option<Self> {
+        let db = TestDb::create(backend, "bench chat").await?;
+        let fake = FakeOpenAi::start().await;
+        // Production mode with its default log level: JSON lines of every turn, as deployed.
+        let env = [
+            ("OPENAI_API_KEY", "sk-bench"),
+            ("OPENAI_BASE_URL", fake.base_url.as_str()),
+            ("RUST_LOG", todo_mcp::config::DEFAULT_LOG_FILTER),
+        ];
+        let server = AgentServer::start_bench(&db, &env).await;
+        let mut users = Vec::new();
+        for _ in 0..USERS {
+            users.push(server.sign_up().await);
+        }
+        Some(Self {
+            server,
+            fake,
+            users,
+            db,
+        })
+    }
+}
+
 struct Bench {
     server: AgentServer,
     fake: FakeOpenAi,
@@ -54,34 +80,28 @@ struct Bench {
 }
 
 async fn run() {
-    let db = TestDb::create(Backend::Sqlite, "bench chat")
-        .await
-        .expect("SQLite is always available");
-    let fake = FakeOpenAi::start().await;
-    // Production mode with its default log level: JSON lines of every turn, as deployed.
-    let env = [
-        ("OPENAI_API_KEY", "sk-bench"),
-        ("OPENAI_BASE_URL", fake.base_url.as_str()),
-        ("RUST_LOG", todo_mcp::config::DEFAULT_LOG_FILTER),
-    ];
-    let server = AgentServer::start_bench(&db, &env).await;
-    let mut users = Vec::new();
-    for _ in 0..USERS {
-        users.push(server.sign_up().await);
-    }
-    let bench = Bench {
-        server,
-        fake,
-        users,
-        db,
-    };
-    let mut report = Vec::new();
-    // `cargo bench -p todo-tests --bench chat -- cpu` runs the CPU-per-turn lines only.
+    // `cargo bench -p todo-tests --bench chat -- cpu` runs the CPU-per-turn lines only, on
+    // SQLite and (with TEST_DATABASE_URL) PostgreSQL.
     if std::env::args().any(|arg| arg == "cpu") {
-        report.extend(cpu_per_turn_lines(&bench).await);
+        let mut report = Vec::new();
+        for (backend, name) in [
+            (Backend::Sqlite, "SQLite"),
+            (Backend::Postgres, "PostgreSQL"),
+        ] {
+            let Some(bench) = Bench::start(backend).await else {
+                continue;
+            };
+            for line in cpu_per_turn_lines(&bench).await {
+                report.push(format!("{name:<10} {line}"));
+            }
+        }
         print_report(&report);
         return;
     }
+    let bench = Bench::start(Backend::Sqlite)
+        .await
+        .expect("SQLite is always available");
+    let mut report = Vec::new();
     // `... -- chatkit` runs the ChatKit line only.
     if std::env::args().any(|arg| arg == "chatkit") {
         report.extend(chatkit_first_delta_lines(&bench).await);
@@ -426,7 +446,7 @@ async fn seed_conversation(bench: &Bench, user: &ApiUser, count: usize) -> Strin
 #[expect(clippy::print_stdout, reason = "the report is the benchmark's output")]
 fn print_report(lines: &[String]) {
     println!(
-        "\nchat through todo-agent (SQLite, fake model, token delay {TOKEN_DELAY:?} where timed)"
+        "\nchat through todo-agent (SQLite unless named, fake model, token delay {TOKEN_DELAY:?} where timed)"
     );
     for line in lines {
         println!("  {line}");
