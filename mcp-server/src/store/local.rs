@@ -36,7 +36,8 @@ const PREPARED_STATEMENTS: usize = 64;
 /// One rusqlite connection to the task database, used on the caller's thread.
 #[derive(Debug)]
 pub(super) struct LocalSqlite {
-    // Held only for one statement; the process has one thread, so it is never contended.
+    // Held for one statement at a time; in the stdio process, with its one thread, it is never
+    // contended.
     connection: Mutex<Connection>,
 }
 
@@ -62,9 +63,7 @@ impl LocalSqlite {
         // rather than a new empty database. NO_MUTEX: the Mutex above serialises the calls.
         let connection = Connection::open_with_flags(
             file,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_URI,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         // The settings of the async pool (`db::connect`); WAL is kept in the file itself.
         connection.busy_timeout(SQLITE_BUSY_TIMEOUT)?;
