@@ -46,6 +46,13 @@ fn main() {
     runtime.block_on(run());
 }
 
+struct Bench {
+    server: AgentServer,
+    fake: FakeOpenAi,
+    users: Vec<ApiUser>,
+    db: TestDb,
+}
+
 impl Bench {
     /// The host on a new database of `backend` with its users signed up; `None` when that
     /// database is not available.
@@ -70,13 +77,6 @@ impl Bench {
             db,
         })
     }
-}
-
-struct Bench {
-    server: AgentServer,
-    fake: FakeOpenAi,
-    users: Vec<ApiUser>,
-    db: TestDb,
 }
 
 async fn run() {

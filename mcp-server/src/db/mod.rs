@@ -22,7 +22,8 @@ use sea_orm::{
 };
 use todo_migrations::TaskMigrator;
 
-pub use select::{SelectExt, build_up_to};
+pub use select::SelectExt;
+pub(crate) use select::build_up_to;
 
 /// Where the data lives when `DATABASE_URL` is not set.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/todo.db";

@@ -4,10 +4,10 @@
 //! atomic without an explicit transaction and costs one round trip; concurrent adds on a pool
 //! share one multi-row `INSERT` (`add_queue`). The statements are built once, with SeaORM, and run
 //! either on sqlx's pool or, for `todo-mcp stdio` on SQLite, on the serving thread (`local`).
-//! An update reads the task,
-//! then writes it only if it has not changed since (`updated_at` unchanged), retrying on a
-//! concurrent change: no transaction ever upgrades a read lock to a write lock, which on SQLite
-//! fails immediately instead of waiting.
+//!
+//! An update reads the task, then writes it only if it has not changed since (`updated_at`
+//! unchanged), retrying on a concurrent change: no transaction ever upgrades a read lock to a
+//! write lock, which on SQLite fails immediately instead of waiting.
 
 mod add_queue;
 mod entity;
