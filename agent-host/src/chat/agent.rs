@@ -20,7 +20,9 @@ use uuid::Uuid;
 
 use super::{
     clock::UserClock,
-    conversations::{ConversationError, ConversationStore, MessageStatus, NewMessage, Role},
+    conversations::{
+        ConversationError, ConversationStore, MessageStatus, NewMessage, Role, StoredMessage,
+    },
     events::{
         ChatEvent, ChunkEvent, DoneEvent, ErrorEvent, StartEvent, ToolCallEvent, ToolResultEvent,
         TurnEvent,
@@ -51,6 +53,9 @@ pub struct Turn {
     /// The `seq` of the user message this turn answers. Its history ends there: messages sent
     /// to the conversation while it runs (another tab, another host) are theirs to answer.
     pub replying_to: i64,
+    /// When this turn started the conversation: its one message, which is then all of its
+    /// history, so the turn need not read it back.
+    pub opening: Option<StoredMessage>,
     pub clock: UserClock,
     /// The HTTP request that started the turn, for the task server's logs.
     pub request_id: Option<String>,
@@ -219,12 +224,15 @@ impl Turn {
                     .description
                     .map(|text| text.into_owned())
                     .unwrap_or_default(),
-                parameters: Value::Object((*tool.input_schema).clone()),
+                parameters: tool.input_schema,
             })
             .collect();
-        let stored = history::load(&self.conversations, self.conversation_id, self.replying_to)
-            .await
-            .map_err(internal)?;
+        let stored = match &self.opening {
+            Some(opening) => vec![opening.clone()],
+            None => history::load(&self.conversations, self.conversation_id, self.replying_to)
+                .await
+                .map_err(internal)?,
+        };
         let mut history = vec![ChatMessage::System(system_prompt(
             session.instructions(),
             &self.clock,

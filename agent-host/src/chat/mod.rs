@@ -296,6 +296,7 @@ impl ChatService {
             user: request.user,
             conversation_id: conversation.id,
             replying_to,
+            opening: created.then(|| user_message.clone()),
             clock: request.clock,
             request_id: request.request_id,
             stopping: self.stopping.clone(),

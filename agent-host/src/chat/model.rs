@@ -4,7 +4,7 @@
 //! Both providers implement [`ChatModel`]: `openai::OpenAiModel` translates it to Chat
 //! Completions, `offline::OfflineModel` answers it itself. This module knows neither.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use futures::{future::BoxFuture, stream::BoxStream};
 use serde_json::Value;
@@ -44,8 +44,8 @@ pub struct ToolCall {
 pub struct ToolSpec {
     pub name: String,
     pub description: String,
-    /// The input JSON Schema.
-    pub parameters: Value,
+    /// The input JSON Schema, shared with the session's tool list rather than copied each turn.
+    pub parameters: Arc<serde_json::Map<String, Value>>,
 }
 
 /// One model request.

@@ -169,7 +169,7 @@ impl OpenAiModel {
                     function: FunctionObject {
                         name: tool.name.clone(),
                         description: Some(tool.description.clone()),
-                        parameters: Some(tool.parameters.clone()),
+                        parameters: Some(serde_json::Value::Object((*tool.parameters).clone())),
                         strict: None,
                     },
                 })
