@@ -257,11 +257,17 @@ async fn the_step_limit_ends_the_turn_with_an_error(ctx: Ctx) {
 async fn history_reaches_the_model_in_order_across_turns(ctx: Ctx) {
     let user = ctx.server.sign_up().await;
     ctx.fake.push(Reply::text("Hello Ada."));
-    let first = ctx.server.chat(&user, message("my name is Ada")).await;
+    // Spaces around it are not the user's words: the first turn sends (and stores) it trimmed,
+    // the same whether the history is read back or is the message just stored.
+    let first = ctx.server.chat(&user, message("  my name is Ada \n")).await;
     let conversation = first[0].data["conversation_id"]
         .as_str()
         .unwrap()
         .to_owned();
+    let opening = sent_messages(&ctx.fake.requests()[0].body);
+    assert_eq!(opening.len(), 2, "{opening:?}");
+    assert_eq!(opening[0].0, "system");
+    assert_eq!(opening[1], ("user".to_owned(), "my name is Ada".to_owned()));
     ctx.fake.push(Reply::calls(&[(
         "list_tasks",
         json!({"status": "pending"}),
