@@ -10,7 +10,7 @@ use poem::{
     http::{HeaderValue, StatusCode, header},
 };
 
-use crate::config::Security;
+use crate::{config::Security, telemetry::panic_message};
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -106,17 +106,13 @@ pub async fn security_headers<E: Endpoint>(
 
 /// A handler that panics (a bug) answers 500 with the error JSON, as any internal error does,
 /// and is logged; without this its connection would close with no answer at all. A stream's
-/// body runs after its response and is not covered: it ends where it broke.
+/// body runs after its response and is not covered here (a chat turn reports its own panic,
+/// see `chat::agent::report_panics`).
 pub async fn catch_panic<E: Endpoint>(endpoint: Arc<E>, req: Request) -> poem::Result<Response> {
     match AssertUnwindSafe(endpoint.call(req)).catch_unwind().await {
         Ok(result) => result.map(IntoResponse::into_response),
         Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("a panic without a message");
-            tracing::error!(panic = message, "a request handler panicked");
+            tracing::error!(panic = panic_message(&*panic), "a request handler panicked");
             Err(poem::Error::from_status(StatusCode::INTERNAL_SERVER_ERROR))
         }
     }

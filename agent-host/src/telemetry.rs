@@ -96,6 +96,15 @@ pub fn cause_chain(err: &(dyn Error + 'static)) -> String {
     chain
 }
 
+/// What a caught panic said: its message, when it had one.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,8 +6,9 @@
 //! other end. When the client goes away, the channel closes: the turn drops the upstream
 //! request at once (no more tokens are paid for) and stores what it had.
 
-use std::sync::Arc;
+use std::{panic::AssertUnwindSafe, sync::Arc};
 
+use futures::FutureExt as _;
 use serde_json::Value;
 use todo_mcp::{
     task::UserId,
@@ -37,7 +38,7 @@ use super::{
 use crate::{
     error_code::ErrorCode,
     tasks::{TaskCallError, TaskGateway, TaskSession, ToolOutcome},
-    telemetry::cause_chain,
+    telemetry::{cause_chain, panic_message},
 };
 
 /// The most model requests one turn makes: a reply that keeps calling tools stops here.
@@ -500,10 +501,27 @@ fn tools_unavailable(error: TaskCallError) -> ErrorEvent {
 
 fn internal(error: impl std::error::Error + 'static) -> ErrorEvent {
     tracing::error!(error = %error, cause_chain = %cause_chain(&error), "a chat turn failed");
+    something_went_wrong()
+}
+
+/// What the client is told of a failure that is ours, whatever it was.
+fn something_went_wrong() -> ErrorEvent {
     ErrorEvent::new(
         ErrorCode::Internal,
         "Something went wrong on our side; try again.".to_owned(),
     )
+}
+
+/// Runs `turn`; should it panic (a bug), the panic is logged and the client gets an `internal`
+/// error event as the stream's last, instead of a stream that just stops. What the turn stored
+/// before the panic stays stored.
+pub async fn report_panics(turn: impl Future<Output = ()>, events: mpsc::Sender<TurnEvent>) {
+    if let Err(panic) = AssertUnwindSafe(turn).catch_unwind().await {
+        tracing::error!(panic = panic_message(&*panic), "a chat turn panicked");
+        let _ = events
+            .send(ChatEvent::Error(something_went_wrong()).into())
+            .await;
+    }
 }
 
 /// What the model is told before the conversation.
@@ -525,4 +543,56 @@ fn system_prompt(instructions: Option<String>, clock: &UserClock) -> String {
         now.format("%:z"),
     ));
     prompt
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(text: &str) -> TurnEvent {
+        ChatEvent::Chunk(ChunkEvent {
+            content: text.to_owned(),
+        })
+        .into()
+    }
+
+    #[tokio::test]
+    async fn a_turn_that_panics_ends_its_stream_with_an_internal_error() {
+        let (sender, mut events) = mpsc::channel(8);
+        let on_panic = sender.clone();
+        let turn = async move {
+            let _ = sender.send(chunk("Hel")).await;
+            if true {
+                panic!("a bug in the turn");
+            }
+        };
+        report_panics(turn, on_panic).await;
+        assert!(matches!(
+            events.recv().await,
+            Some(TurnEvent::Chat(ChatEvent::Chunk(_)))
+        ));
+        match events.recv().await {
+            Some(TurnEvent::Chat(ChatEvent::Error(error))) => {
+                assert_eq!(error.code, ErrorCode::Internal);
+                assert!(!error.message.contains("bug"), "{}", error.message);
+            }
+            other => panic!("expected the internal error, got {other:?}"),
+        }
+        assert!(events.recv().await.is_none(), "the error is the last event");
+    }
+
+    #[tokio::test]
+    async fn a_turn_that_ends_well_gets_nothing_added() {
+        let (sender, mut events) = mpsc::channel(8);
+        let on_panic = sender.clone();
+        let turn = async move {
+            let _ = sender.send(chunk("Hello")).await;
+        };
+        report_panics(turn, on_panic).await;
+        assert!(matches!(
+            events.recv().await,
+            Some(TurnEvent::Chat(ChatEvent::Chunk(_)))
+        ));
+        assert!(events.recv().await.is_none());
+    }
 }

@@ -304,9 +304,10 @@ impl ChatService {
         };
         span.in_scope(|| tracing::info!("chat turn started"));
         let running = RunningTurn::start(&self.running);
+        let on_panic = sender.clone();
         self.turns.spawn(
             async move {
-                turn.run(sender).await;
+                agent::report_panics(turn.run(sender), on_panic).await;
                 drop(running);
                 drop(slot);
                 drop(watch);
