@@ -131,9 +131,7 @@ impl Turn {
     async fn steps(&self, events: &mpsc::Sender<TurnEvent>, reply: &mut Reply) -> End {
         let prepared = tokio::select! {
             biased;
-            () = events.closed() => return End::Cancelled,
-            () = self.stopping.cancelled() => return fail(events, shutting_down()).await,
-            () = self.deleted.cancelled() => return deleted(events).await,
+            why = self.interrupted(events) => return why.end(events).await,
             prepared = self.prepare() => prepared,
         };
         let (session, tools, mut history) = match prepared {
@@ -203,6 +201,17 @@ impl Turn {
         .await
     }
 
+    /// Resolves when the turn must stop before its work is done: the client went away, the
+    /// host is shutting down or the conversation was deleted (checked in that order).
+    async fn interrupted(&self, events: &mpsc::Sender<TurnEvent>) -> Interruption {
+        tokio::select! {
+            biased;
+            () = events.closed() => Interruption::ClientGone,
+            () = self.stopping.cancelled() => Interruption::ShuttingDown,
+            () = self.deleted.cancelled() => Interruption::Deleted,
+        }
+    }
+
     /// The MCP session, its tools and the history, read from the database.
     async fn prepare(&self) -> Result<(TaskSession, Vec<ToolSpec>, Vec<ChatMessage>), ErrorEvent> {
         let session = self
@@ -255,11 +264,12 @@ impl Turn {
             tools,
             clock: &self.clock,
         };
+        // Watched for the whole request, not made anew for each token: each new watch registers
+        // with three wake-up lists and leaves them again.
+        let mut interrupted = std::pin::pin!(self.interrupted(events));
         let mut stream = tokio::select! {
             biased;
-            () = events.closed() => return Err(End::Cancelled),
-            () = self.stopping.cancelled() => return Err(fail(events, shutting_down()).await),
-            () = self.deleted.cancelled() => return Err(deleted(events).await),
+            why = &mut interrupted => return Err(why.end(events).await),
             started = self.model.start(request) => match started {
                 Ok(stream) => stream,
                 Err(error) => return Err(fail(events, model_error(error)).await),
@@ -270,9 +280,7 @@ impl Turn {
         loop {
             let delta = tokio::select! {
                 biased;
-                () = events.closed() => return Err(End::Cancelled),
-                () = self.stopping.cancelled() => return Err(fail(events, shutting_down()).await),
-                () = self.deleted.cancelled() => return Err(deleted(events).await),
+                why = &mut interrupted => return Err(why.end(events).await),
                 delta = futures::StreamExt::next(&mut stream) => delta,
             };
             match delta {
@@ -435,6 +443,24 @@ impl Turn {
             )
             .await?;
         Ok(())
+    }
+}
+
+/// Why a turn stops before its work is done.
+enum Interruption {
+    ClientGone,
+    ShuttingDown,
+    Deleted,
+}
+
+impl Interruption {
+    /// Tells the client, if it is still there, and answers how the turn ended.
+    async fn end(self, events: &mpsc::Sender<TurnEvent>) -> End {
+        match self {
+            Self::ClientGone => End::Cancelled,
+            Self::ShuttingDown => fail(events, shutting_down()).await,
+            Self::Deleted => deleted(events).await,
+        }
     }
 }
 
