@@ -99,6 +99,11 @@ impl App {
         todo_migrations::up::<HostMigrator>(&migrating)
             .await
             .with_context(|| format!("run the host migrations on {}", config.database_url))?;
+        // On a SQLite file, the statements of every request and turn run on one connection of
+        // their own thread rather than on sqlx's pool (see `todo_mcp::db::SqliteThread`).
+        let sqlite = db::SqliteThread::open(&config.database_url, "sqlite")
+            .transpose()
+            .with_context(|| format!("open {} for the host's statements", config.database_url))?;
         let keys = TokenKeys::new(secret);
         let (tasks, embedded_tasks) = match &config.mcp_tasks_url {
             Some(url) => (
@@ -116,7 +121,10 @@ impl App {
                     .with_context(|| {
                         format!("run the task migrations on {}", config.database_url)
                     })?;
-                let store = TaskStore::new(db.clone());
+                let store = match &sqlite {
+                    Some(thread) => TaskStore::with_sqlite_thread(db.clone(), thread.clone()),
+                    None => TaskStore::new(db.clone()),
+                };
                 (
                     TaskGateway::new(TaskTarget::Embedded(store.clone()), metrics.clone()),
                     Some(store),
@@ -144,8 +152,14 @@ impl App {
         };
         let model = Arc::new(MeteredModel::new(model, metrics.clone()));
         let limits = Limits::new(&config.abuse);
+        let mut conversations = ConversationStore::new(db.clone());
+        let mut accounts = AccountStore::new(db.clone(), limits.clone());
+        if let Some(thread) = sqlite {
+            conversations = conversations.with_sqlite_thread(thread.clone());
+            accounts = accounts.with_sqlite_thread(thread);
+        }
         let chat = Arc::new(ChatService::new(
-            ConversationStore::new(db.clone()),
+            conversations,
             model,
             tasks.clone(),
             limits.clone(),
@@ -154,7 +168,7 @@ impl App {
             server,
             limits: config.limits,
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
-            accounts: AccountStore::new(db.clone(), limits),
+            accounts,
             tasks,
             chat,
             keys,

@@ -12,8 +12,13 @@ use std::{net::IpAddr, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use email_address::EmailAddress;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, SqlErr};
-use todo_mcp::{db::SelectExt as _, task::UserId};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, Set, SqlErr,
+};
+use todo_mcp::{
+    db::{SelectExt as _, SqliteThread},
+    task::UserId,
+};
 use todo_migrations::text;
 use uuid::Uuid;
 
@@ -77,6 +82,9 @@ impl From<PasswordError> for AccountError {
 #[derive(Clone)]
 pub struct AccountStore {
     db: DatabaseConnection,
+    /// On a SQLite file, where the session check of every request runs instead of the pool
+    /// (see `todo_mcp::db::SqliteThread`).
+    sqlite: Option<SqliteThread>,
     limits: Arc<Limits>,
 }
 
@@ -88,7 +96,18 @@ impl std::fmt::Debug for AccountStore {
 
 impl AccountStore {
     pub fn new(db: DatabaseConnection, limits: Arc<Limits>) -> Self {
-        Self { db, limits }
+        Self {
+            db,
+            sqlite: None,
+            limits,
+        }
+    }
+
+    /// The store, with its session checks sent to `thread`, a connection to the same SQLite
+    /// file.
+    pub fn with_sqlite_thread(mut self, thread: SqliteThread) -> Self {
+        self.sqlite = Some(thread);
+        self
     }
 
     /// Creates an account for a person at `client` (sign-ups count against the address's
@@ -182,6 +201,10 @@ impl AccountStore {
             active = active.and(Expr::exists(revocations::revoked(jti)).not());
         }
         let check = Query::select().expr_as(active, "active").to_owned();
+        if let Some(thread) = &self.sqlite {
+            let active = thread.query_value(DbBackend::Sqlite.build(&check)).await?;
+            return Ok(active.unwrap_or(false));
+        }
         match self.db.query_one(&check).await? {
             Some(row) => row.try_get::<bool>("", "active"),
             None => Ok(false),

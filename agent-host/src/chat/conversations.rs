@@ -9,9 +9,13 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, Set, SqlErr, Statement, TransactionTrait,
+    QueryFilter, QueryOrder, QueryTrait as _, Set, SqlErr, Statement, TransactionTrait,
+    sea_query::InsertStatement,
 };
-use todo_mcp::{db::SelectExt as _, task::UserId};
+use todo_mcp::{
+    db::{SelectExt as _, SqliteThread, rusqlite_conn::Violation},
+    task::UserId,
+};
 use uuid::Uuid;
 
 use super::{
@@ -164,11 +168,40 @@ pub enum Corruption {
 #[derive(Clone, Debug)]
 pub struct ConversationStore {
     db: DatabaseConnection,
+    /// On a SQLite file, where a turn's inserts run instead of the pool: they are most of a
+    /// turn's statements, and on sqlx's pool each costs several thread hand-offs (see
+    /// `todo_mcp::db::SqliteThread`).
+    sqlite: Option<SqliteThread>,
+}
+
+/// Why one attempt to append a message failed.
+enum AppendFailure {
+    /// Another writer took the `seq` first.
+    SeqTaken,
+    /// The conversation is gone.
+    Deleted,
+    Store(DbErr),
+}
+
+impl From<DbErr> for AppendFailure {
+    fn from(err: DbErr) -> Self {
+        match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => AppendFailure::SeqTaken,
+            Some(SqlErr::ForeignKeyConstraintViolation(_)) => AppendFailure::Deleted,
+            _ => AppendFailure::Store(err),
+        }
+    }
 }
 
 impl ConversationStore {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self { db, sqlite: None }
+    }
+
+    /// The store, with its inserts sent to `thread`, a connection to the same SQLite file.
+    pub fn with_sqlite_thread(mut self, thread: SqliteThread) -> Self {
+        self.sqlite = Some(thread);
+        self
     }
 
     /// Starts a conversation titled after its first message.
@@ -180,15 +213,21 @@ impl ConversationStore {
             created_at: now,
             updated_at: now,
         };
-        conversation::Entity::insert(conversation::ActiveModel {
+        let insert = conversation::Entity::insert(conversation::ActiveModel {
             id: Set(conversation.id),
             user_id: Set(user.as_uuid()),
             title: Set(conversation.title.clone()),
             created_at: Set(now),
             updated_at: Set(now),
-        })
-        .exec_without_returning(&self.db)
-        .await?;
+        });
+        match &self.sqlite {
+            Some(thread) => {
+                thread.execute(insert.build(DbBackend::Sqlite)).await?;
+            }
+            None => {
+                insert.exec_without_returning(&self.db).await?;
+            }
+        }
         Ok(conversation)
     }
 
@@ -322,18 +361,20 @@ impl ConversationStore {
         loop {
             attempt += 1;
             let created_at = now();
-            let inserted = if contended {
-                self.insert_next_in_line(conversation_id, &new, tool_calls.clone(), created_at)
+            let insert = insert_next(conversation_id, &new, tool_calls.clone(), created_at)?;
+            let inserted = match &self.sqlite {
+                // SQLite's write lock already puts contended writers in line.
+                Some(thread) => thread
+                    .query_value::<i64>(DbBackend::Sqlite.build(&insert))
                     .await
-            } else {
-                insert_next(
-                    &self.db,
-                    conversation_id,
-                    &new,
-                    tool_calls.clone(),
-                    created_at,
-                )
-                .await
+                    .map_err(|err| match err.violation() {
+                        Some(Violation::Unique) => AppendFailure::SeqTaken,
+                        Some(Violation::ForeignKey) => AppendFailure::Deleted,
+                        None => AppendFailure::Store(err.into()),
+                    })
+                    .and_then(|seq| seq.ok_or(AppendFailure::Store(DbErr::RecordNotInserted))),
+                None if contended => self.insert_in_line(conversation_id, &insert).await,
+                None => query_seq(&self.db, &insert).await,
             };
             match inserted {
                 Ok(seq) => {
@@ -353,38 +394,30 @@ impl ConversationStore {
                 }
                 // Another message of the same conversation took this seq first: take the next,
                 // in line behind the others.
-                Err(err)
-                    if attempt < APPEND_ATTEMPTS
-                        && matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) =>
-                {
-                    contended = true;
+                Err(AppendFailure::SeqTaken) if attempt < APPEND_ATTEMPTS => contended = true,
+                Err(AppendFailure::SeqTaken) => {
+                    return Err(DbErr::Custom(format!(
+                        "message seq of conversation {conversation_id} still taken after {APPEND_ATTEMPTS} attempts"
+                    ))
+                    .into());
                 }
-                Err(err)
-                    if matches!(
-                        err.sql_err(),
-                        Some(SqlErr::ForeignKeyConstraintViolation(_))
-                    ) =>
-                {
-                    return Err(ConversationError::Deleted);
-                }
-                Err(err) => return Err(err.into()),
+                Err(AppendFailure::Deleted) => return Err(ConversationError::Deleted),
+                Err(AppendFailure::Store(err)) => return Err(err.into()),
             }
         }
     }
 
-    /// [`insert_next`] after a lost race for a `seq`, in line: on PostgreSQL a transaction
+    /// An [`insert_next`] after a lost race for a `seq`, in line: on PostgreSQL a transaction
     /// holding an advisory lock of the conversation, so that messages arriving at once are
     /// numbered one after another instead of all retrying against each other (each statement
     /// there reads the rows committed before it started). Not the conversation's row lock: the
     /// trigger of a message inserted outside the line updates that row after taking its `seq`,
     /// and would deadlock with the line. SQLite's write lock already orders them.
-    async fn insert_next_in_line(
+    async fn insert_in_line(
         &self,
         conversation_id: Uuid,
-        new: &NewMessage,
-        tool_calls: Option<String>,
-        created_at: DateTime<Utc>,
-    ) -> Result<i64, DbErr> {
+        insert: &InsertStatement,
+    ) -> Result<i64, AppendFailure> {
         let txn = self.db.begin().await?;
         if txn.get_database_backend() == DbBackend::Postgres {
             txn.execute_raw(Statement::from_sql_and_values(
@@ -394,7 +427,7 @@ impl ConversationStore {
             ))
             .await?;
         }
-        let seq = insert_next(&txn, conversation_id, new, tool_calls, created_at).await?;
+        let seq = query_seq(&txn, insert).await?;
         txn.commit().await?;
         Ok(seq)
     }
@@ -682,16 +715,15 @@ fn advisory_key(conversation_id: Uuid) -> i64 {
     i64::from_be_bytes(random)
 }
 
-/// Stores `new` after the conversation's last message in one statement (`INSERT ...
-/// SELECT MAX(seq) + 1 ... RETURNING seq`), and answers its `seq`. The trigger
-/// `messages_touch_conversation` moves the conversation's `updated_at` in the same statement.
-async fn insert_next(
-    db: &impl ConnectionTrait,
+/// The statement that stores `new` after the conversation's last message (`INSERT ... SELECT
+/// MAX(seq) + 1 ... RETURNING seq`). The trigger `messages_touch_conversation` moves the
+/// conversation's `updated_at` in the same statement.
+fn insert_next(
     conversation_id: Uuid,
     new: &NewMessage,
     tool_calls: Option<String>,
     created_at: DateTime<Utc>,
-) -> Result<i64, DbErr> {
+) -> Result<InsertStatement, DbErr> {
     use message::Column;
     use sea_orm::{
         ExprTrait as _,
@@ -719,7 +751,7 @@ async fn insert_next(
         .from(message::Entity)
         .and_where(Expr::col(Column::ConversationId).eq(conversation_id))
         .to_owned();
-    let insert = Query::insert()
+    Ok(Query::insert()
         .into_table(message::Entity)
         .columns([
             Column::Id,
@@ -739,12 +771,19 @@ async fn insert_next(
         .select_from(values)
         .map_err(|err| DbErr::Custom(err.to_string()))?
         .returning_col(Column::Seq)
-        .to_owned();
+        .to_owned())
+}
+
+/// Runs an [`insert_next`] statement on `db` and answers the `seq` it took.
+async fn query_seq(
+    db: &impl ConnectionTrait,
+    insert: &InsertStatement,
+) -> Result<i64, AppendFailure> {
     let row = db
-        .query_one(&insert)
+        .query_one(insert)
         .await?
         .ok_or_else(|| DbErr::RecordNotInserted)?;
-    row.try_get::<i64>("", "seq")
+    Ok(row.try_get::<i64>("", "seq")?)
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 //! timeout so that several processes (the host, `todo-mcp stdio` started by Claude Desktop) and
 //! concurrent writers wait for each other instead of failing.
 
+pub mod rusqlite_conn;
 mod select;
+mod sqlite_thread;
 
 use std::{
     fmt,
@@ -24,6 +26,7 @@ use todo_migrations::TaskMigrator;
 
 pub use select::SelectExt;
 pub(crate) use select::build_up_to;
+pub use sqlite_thread::{SqliteThread, SqliteThreadError};
 
 /// Where the data lives when `DATABASE_URL` is not set.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/todo.db";

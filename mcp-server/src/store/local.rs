@@ -9,29 +9,24 @@
 //! That blocks the caller's thread while SQLite works (or waits for another process's write
 //! lock, up to the busy timeout), so it is only for a process whose one thread serves one
 //! client: `todo-mcp stdio`. A server of many clients keeps sqlx's pool, where a wait blocks no
-//! one else.
+//! one else (or sends its statements to a `db::SqliteThread`).
 //!
 //! The statements are the async store's own, built by the same SeaORM entities and query
-//! builders and bound by sea-query's rusqlite binder; only their execution differs. (SeaORM's
+//! builders and bound as `db::rusqlite_conn` binds them; only their execution differs. (SeaORM's
 //! own synchronous driver, `sea-orm-sync`, was the first choice, but its connection is neither
-//! `Send` nor `Sync`, which every MCP handler must be.) One thing must be translated: rusqlite
-//! writes a timestamp as `2026-12-06 16:58:36.5+00:00` and sqlx as `2026-12-06T16:58:36.5+00:00`,
-//! and SQLite compares them as text (list order, cursors, the `updated_at` check of an update),
-//! so every timestamp is bound here as the text sqlx writes. Both drivers read either form.
+//! `Send` nor `Sync`, which every MCP handler must be.)
 
 use std::sync::Mutex;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{Connection, OpenFlags, Row, types::ValueRef};
-use sea_orm::{DbErr, RuntimeErr, Statement, Value, Values};
-use sea_query_rusqlite::{RusqliteValue, RusqliteValues};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, Row, types::ValueRef};
+use sea_orm::{DbErr, Statement};
 
 use super::entity::task;
-use crate::db::{DatabaseUrl, SQLITE_BUSY_TIMEOUT, SqliteDurability};
-
-/// Statements kept prepared: every statement the store runs, with room for each list filter
-/// combination in use.
-const PREPARED_STATEMENTS: usize = 64;
+use crate::db::{
+    DatabaseUrl,
+    rusqlite_conn::{self, bind, query_error},
+};
 
 /// One rusqlite connection to the task database, used on the caller's thread.
 #[derive(Debug)]
@@ -46,37 +41,9 @@ impl LocalSqlite {
     /// not a plain file name (PostgreSQL, an in-memory database, a URL with parameters), where
     /// the caller keeps its pool.
     pub(super) fn open(url: &DatabaseUrl) -> Option<Result<Self, DbErr>> {
-        let file = url.plain_sqlite_file()?;
-        Some(Self::open_file(&file, url.durability()).map_err(|err| {
-            DbErr::Conn(RuntimeErr::Internal(format!(
-                "open {} with rusqlite: {err}",
-                file.display()
-            )))
-        }))
-    }
-
-    fn open_file(
-        file: &std::path::Path,
-        durability: SqliteDurability,
-    ) -> Result<Self, rusqlite::Error> {
-        // Read-write, not create: the migrations made the file, and a missing one is an error
-        // rather than a new empty database. NO_MUTEX: the Mutex above serialises the calls.
-        let connection = Connection::open_with_flags(
-            file,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        // The settings of the async pool (`db::connect`); WAL is kept in the file itself.
-        connection.busy_timeout(SQLITE_BUSY_TIMEOUT)?;
-        connection.pragma_update(None, "foreign_keys", true)?;
-        let synchronous = match durability {
-            SqliteDurability::Normal => "NORMAL",
-            SqliteDurability::Full => "FULL",
-        };
-        connection.pragma_update(None, "synchronous", synchronous)?;
-        connection.set_prepared_statement_cache_capacity(PREPARED_STATEMENTS);
-        Ok(Self {
+        Some(rusqlite_conn::open(url)?.map(|connection| Self {
             connection: Mutex::new(connection),
-        })
+        }))
     }
 
     /// Runs a statement that returns task rows (a SELECT, or a write with RETURNING).
@@ -114,28 +81,6 @@ impl LocalSqlite {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         work(&connection)
     }
-}
-
-/// The statement's SQL and its values for rusqlite, the timestamps as sqlx writes them.
-fn bind(statement: Statement) -> (String, RusqliteValues) {
-    let values = statement
-        .values
-        .map(|Values(values)| values)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|value| {
-            RusqliteValue(match value {
-                Value::ChronoDateTimeUtc(at) => Value::String(at.map(as_sqlx_writes_it)),
-                other => other,
-            })
-        })
-        .collect();
-    (statement.sql, RusqliteValues(values))
-}
-
-/// sqlx-sqlite's text for a `DateTime<Utc>`.
-fn as_sqlx_writes_it(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
 /// Where each column of a task is in a statement's result, looked up once per statement
@@ -218,44 +163,5 @@ fn timestamp(row: &Row<'_>, index: usize) -> Result<Option<DateTime<Utc>>, rusql
             None => row.get(index),
         },
         _ => row.get(index),
-    }
-}
-
-/// The async crate's error for a failed statement, naming the statement's first words.
-fn query_error(sql: &str, err: &rusqlite::Error) -> DbErr {
-    let start: String = sql.chars().take(40).collect();
-    DbErr::Query(RuntimeErr::Internal(format!("SQLite ({start}...): {err}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use sea_orm::DbBackend;
-
-    use super::*;
-
-    #[test]
-    fn timestamps_are_bound_as_sqlx_writes_them() {
-        let at = DateTime::parse_from_rfc3339("2026-12-06T16:58:36.123456Z")
-            .unwrap()
-            .to_utc();
-        let statement = Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            "SELECT ?, ?, ?",
-            [
-                Value::ChronoDateTimeUtc(Some(at)),
-                Value::ChronoDateTimeUtc(None),
-                Value::Int(Some(3)),
-            ],
-        );
-        let (_, RusqliteValues(values)) = bind(statement);
-        let values: Vec<Value> = values.into_iter().map(|RusqliteValue(it)| it).collect();
-        assert_eq!(
-            values,
-            [
-                Value::String(Some("2026-12-06T16:58:36.123456+00:00".to_owned())),
-                Value::String(None),
-                Value::Int(Some(3)),
-            ]
-        );
     }
 }

@@ -23,7 +23,7 @@ use sea_orm::{
     sea_query::{Expr, LikeExpr, Query, ReturningClause},
 };
 
-use crate::db::{DatabaseUrl, build_up_to};
+use crate::db::{DatabaseUrl, SqliteThread, build_up_to};
 use crate::task::{
     Cursor, Description, ListFilter, NewTask, PageSize, Priority, StatusFilter, Tags, Task,
     TaskError, TaskId, TaskPage, TaskPatch, Title, UserId,
@@ -45,21 +45,40 @@ pub struct TaskStore {
 #[derive(Clone, Debug)]
 enum Tables {
     /// sqlx's pool: PostgreSQL, or SQLite in a process serving many clients.
-    Pooled {
-        db: DatabaseConnection,
-        adds: AddQueue,
-    },
+    Pooled { db: DatabaseConnection, adds: Adds },
     /// SQLite on the caller's thread, for a process serving one client.
     Local(Arc<LocalSqlite>),
+}
+
+/// Where a pooled store's new tasks are written.
+#[derive(Clone, Debug)]
+enum Adds {
+    /// Concurrent adds share one multi-row `INSERT` on the pool.
+    Batched(AddQueue),
+    /// Each add is one prepared `INSERT` on a connection of its own thread (SQLite).
+    OnThread(SqliteThread),
 }
 
 impl TaskStore {
     /// A store on `db`'s pool. Must be called inside a tokio runtime: it starts the task that
     /// writes new tasks.
     pub fn new(db: DatabaseConnection) -> Self {
-        let adds = AddQueue::start(db.clone());
+        let adds = Adds::Batched(AddQueue::start(db.clone()));
         Self {
             tables: Tables::Pooled { db, adds },
+        }
+    }
+
+    /// A store on `db`'s pool whose new tasks are written on `thread`, a connection to the same
+    /// SQLite file: for a server of many clients on SQLite, whose other writes share that thread
+    /// (a host's chat turn), where a single-row insert on the thread costs less than sqlx's
+    /// hand-offs and a batch would rarely hold more than one row.
+    pub fn with_sqlite_thread(db: DatabaseConnection, thread: SqliteThread) -> Self {
+        Self {
+            tables: Tables::Pooled {
+                db,
+                adds: Adds::OnThread(thread),
+            },
         }
     }
 
@@ -128,11 +147,21 @@ impl TaskStore {
         };
         let row = to_active_model(user, &task);
         match &self.tables {
-            Tables::Pooled { adds, .. } => match adds.add(row).await {
+            Tables::Pooled {
+                adds: Adds::Batched(adds),
+                ..
+            } => match adds.add(row).await {
                 Ok(()) => {}
                 Err(AddError::Db(err)) => return Err(TaskError::Store(err)),
                 Err(AddError::WriterGone) => return Err(TaskError::Unavailable),
             },
+            Tables::Pooled {
+                adds: Adds::OnThread(thread),
+                ..
+            } => {
+                let insert = task::Entity::insert(row).build(DbBackend::Sqlite);
+                thread.execute(insert).await.map_err(DbErr::from)?;
+            }
             // One client, one call at a time: nothing to batch.
             Tables::Local(local) => {
                 local.execute(task::Entity::insert(row).build(DbBackend::Sqlite))?;

@@ -217,9 +217,12 @@ async fn bad_chat_requests_are_refused_and_change_nothing(ctx: Ctx) {
 
 /// Many messages appended to one conversation at the same moment (several tabs, several hosts):
 /// every one is stored, each with a place of its own. On PostgreSQL they used to race for the
-/// same number and give up after a few tries (a 500 for the chat request).
+/// same number and give up after a few tries (a 500 for the chat request). On a SQLite file
+/// half of them come through a store whose inserts run on a `SqliteThread` (as the host's do)
+/// and half through sqlx's pool (as another process's might).
 async fn messages_arriving_at_once_are_all_stored_in_order(ctx: Ctx) {
     use todo_agent::chat::conversations::{ConversationStore, NewMessage, Role};
+    use todo_mcp::db::SqliteThread;
 
     const AT_ONCE: usize = 32;
     let user = ctx.server.sign_up().await;
@@ -230,9 +233,15 @@ async fn messages_arriving_at_once_are_all_stored_in_order(ctx: Ctx) {
         .expect("a conversation id")
         .parse()
         .expect("a UUID");
-    let store = ConversationStore::new(ctx.db.connect().await);
+    let pooled = ConversationStore::new(ctx.db.connect().await);
+    let threaded = match SqliteThread::open(&ctx.db.database_url(), "sqlite-test") {
+        Some(thread) => pooled
+            .clone()
+            .with_sqlite_thread(thread.expect("open the SQLite file")),
+        None => pooled.clone(),
+    };
     let appends = (0..AT_ONCE).map(|i| {
-        let store = store.clone();
+        let store = if i % 2 == 0 { &pooled } else { &threaded }.clone();
         tokio::spawn(async move {
             store
                 .append(
