@@ -35,11 +35,14 @@ pub struct SqliteThread {
 /// How long a statement may wait in the queue: as long as a pooled query waits for a connection.
 const QUEUE_TIMEOUT: Duration = ACQUIRE_TIMEOUT;
 
-/// A statement's work, given the connection or, when it waited too long, nothing.
+/// A statement sent to the thread.
 struct Job {
     queued_at: Instant,
-    work: Box<dyn FnOnce(Option<&mut Connection>) + Send>,
+    work: Work,
 }
+
+/// A statement's work, given the connection or, when it waited too long, nothing.
+type Work = Box<dyn FnOnce(Option<&mut Connection>) + Send>;
 
 /// Why a statement sent to the thread did not answer.
 #[derive(Debug, thiserror::Error)]
