@@ -10,6 +10,13 @@
 //! is what SQLite's write lock does anyway. A statement waiting for another process's write lock
 //! (up to the busy timeout) holds up the ones queued behind it, so a statement that waited in
 //! the queue longer than a pooled query waits for a connection fails instead of running late.
+//!
+//! Statements that queued up while others ran are run together in one transaction (group
+//! commit): one commit, with its locks and WAL writes, instead of one per statement, and a page
+//! that several of them change is written once. Each caller hears of its statement only after
+//! that commit, so an answer still means the write is stored. A statement that fails inside the
+//! transaction is undone alone (SQLite's default for a broken constraint), so it fails its own
+//! caller only; should the whole transaction fail, every statement in it fails.
 
 use std::{
     panic::{self, AssertUnwindSafe},
@@ -34,15 +41,24 @@ pub struct SqliteThread {
 
 /// How long a statement may wait in the queue: as long as a pooled query waits for a connection.
 const QUEUE_TIMEOUT: Duration = ACQUIRE_TIMEOUT;
+/// The most statements one transaction runs: it bounds how long the first of them waits for
+/// its answer.
+const MAX_BATCH: usize = 64;
 
 /// A statement sent to the thread.
 struct Job {
     queued_at: Instant,
+    /// Whether it may write (anything but a `SELECT`): a batch of reads needs no transaction.
+    writes: bool,
     work: Work,
 }
 
-/// A statement's work, given the connection or, when it waited too long, nothing.
-type Work = Box<dyn FnOnce(Option<&mut Connection>) + Send>;
+/// A statement's work: given the connection (or, when it waited too long, nothing), it runs
+/// the statement and answers how to tell the caller once its transaction has ended.
+type Work = Box<dyn FnOnce(Option<&mut Connection>) -> Reply + Send>;
+
+/// Tells the caller how its statement went, given why its transaction failed if it did.
+type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
 
 /// Why a statement sent to the thread did not answer.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +74,9 @@ pub enum SqliteThreadError {
         "the statement waited {0:?} for the SQLite thread, which is held up (by another process's write lock?)"
     )]
     Overloaded(Duration),
+    /// The statement ran, but the transaction it ran in was not committed.
+    #[error("the statement's transaction failed: {0}")]
+    NotCommitted(String),
     /// The statement panicked (a bug), or the thread is gone.
     #[error("the SQLite thread dropped the statement")]
     Dropped,
@@ -68,7 +87,7 @@ impl SqliteThreadError {
     pub fn violation(&self) -> Option<Violation> {
         match self {
             Self::Sqlite { source, .. } => rusqlite_conn::violation(source),
-            Self::Overloaded(_) | Self::Dropped => None,
+            Self::Overloaded(_) | Self::NotCommitted(_) | Self::Dropped => None,
         }
     }
 }
@@ -105,12 +124,11 @@ impl SqliteThread {
         std::thread::Builder::new()
             .name(name.to_owned())
             .spawn(move || {
-                for Job { queued_at, work } in queue {
-                    let connection =
-                        (queued_at.elapsed() <= queue_timeout).then_some(&mut connection);
-                    // A statement that panics (a bug) fails alone: its caller sees `Dropped`,
-                    // and the connection, which SQLite keeps consistent, serves the next one.
-                    let _ = panic::catch_unwind(AssertUnwindSafe(|| work(connection)));
+                let mut batch = Vec::with_capacity(MAX_BATCH);
+                while let Ok(first) = queue.recv() {
+                    batch.push(first);
+                    batch.extend(queue.try_iter().take(MAX_BATCH - 1));
+                    run_batch(&mut connection, &mut batch, queue_timeout);
                 }
             })?;
         Ok(Self { jobs })
@@ -157,6 +175,7 @@ impl SqliteThread {
         let queued_at = Instant::now();
         let job = Job {
             queued_at,
+            writes: !sql.trim_start().starts_with("SELECT"),
             work: Box::new(move |connection| {
                 let result = match connection {
                     Some(connection) => {
@@ -167,8 +186,14 @@ impl SqliteThread {
                     }
                     None => Err(SqliteThreadError::Overloaded(queued_at.elapsed())),
                 };
-                // The caller may have stopped waiting; the work is done either way.
-                let _ = answer.send(result);
+                Box::new(move |not_committed: Option<&str>| {
+                    let result = match (result, not_committed) {
+                        (Ok(_), Some(why)) => Err(SqliteThreadError::NotCommitted(why.to_owned())),
+                        (result, _) => result,
+                    };
+                    // The caller may have stopped waiting; the work is done either way.
+                    let _ = answer.send(result);
+                })
             }),
         };
         self.jobs
@@ -178,8 +203,71 @@ impl SqliteThread {
     }
 }
 
+/// Runs the statements of `batch` (emptying it), in one transaction when there are several and
+/// one of them may write, and then tells each caller.
+fn run_batch(connection: &mut Connection, batch: &mut Vec<Job>, queue_timeout: Duration) {
+    // IMMEDIATE: the transaction holds the write lock from its start (waiting for it up to the
+    // busy timeout); a deferred one that read first could be refused the lock later, without
+    // waiting, once another connection had written.
+    let together = batch.len() > 1
+        && batch.iter().any(|job| job.writes)
+        && connection.execute_batch("BEGIN IMMEDIATE").is_ok();
+    // The replies of the statements run inside the transaction, and those run outside it (all
+    // of them, when there is none).
+    let mut inside = Vec::with_capacity(batch.len());
+    let mut outside = Vec::new();
+    let mut open = together;
+    for Job {
+        queued_at, work, ..
+    } in batch.drain(..)
+    {
+        let given = (queued_at.elapsed() <= queue_timeout).then_some(&mut *connection);
+        // A statement that panics (a bug) fails alone: its reply is dropped, so its caller sees
+        // `Dropped`, and the connection, which SQLite keeps consistent, serves the next one.
+        let reply = panic::catch_unwind(AssertUnwindSafe(|| work(given)));
+        if open && connection.is_autocommit() {
+            // An error ended the whole transaction (SQLite does so for a few, such as a full
+            // disk): what ran inside it is undone, and the rest commit one by one.
+            open = false;
+            let why = "an error rolled it back".to_owned();
+            for reply in inside.drain(..) {
+                tell(reply, Some(&why));
+            }
+        }
+        if let Ok(reply) = reply {
+            if open {
+                inside.push(reply);
+            } else {
+                outside.push(reply);
+            }
+        }
+    }
+    let committed = if open {
+        connection.execute_batch("COMMIT").map_err(|err| {
+            // Leave no transaction open for the next batch, whatever state this one is in.
+            let _ = connection.execute_batch("ROLLBACK");
+            format!("COMMIT: {err}")
+        })
+    } else {
+        Ok(())
+    };
+    let why = committed.err();
+    for reply in inside {
+        tell(reply, why.as_deref());
+    }
+    for reply in outside {
+        tell(reply, None);
+    }
+}
+
+/// Tells a caller, never letting a panic out of the thread's loop.
+fn tell(reply: Reply, not_committed: Option<&str>) {
+    let _ = panic::catch_unwind(AssertUnwindSafe(|| reply(not_committed)));
+}
+
 #[cfg(test)]
 mod tests {
+    use futures::FutureExt as _;
     use sea_orm::{DbBackend, Value};
 
     use super::*;
@@ -279,5 +367,84 @@ mod tests {
             "{late:?}"
         );
         assert_eq!(digits(&thread).await, None, "the late insert did not run");
+    }
+
+    /// Holds the thread until the answer's sender is used or dropped, so that what is sent
+    /// meanwhile queues up and runs as one batch.
+    async fn hold(thread: &SqliteThread) -> mpsc::Sender<()> {
+        let (release, released) = mpsc::channel::<()>();
+        let thread = thread.clone();
+        tokio::spawn(async move {
+            thread
+                .run(String::new(), move |_, _| {
+                    let _ = released.recv_timeout(Duration::from_secs(5));
+                    Ok(())
+                })
+                .await
+        });
+        // Give the thread the holding statement before anything else is sent.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        release
+    }
+
+    /// Sends each of `statements` in order (a first poll sends) while the thread is held, then
+    /// releases it and answers their results.
+    async fn send_in_order<F: Future + Unpin>(
+        release: mpsc::Sender<()>,
+        mut statements: Vec<F>,
+    ) -> Vec<F::Output> {
+        for statement in &mut statements {
+            assert!(futures::poll!(statement).is_pending());
+        }
+        drop(release);
+        futures::future::join_all(statements).await
+    }
+
+    #[tokio::test]
+    async fn statements_queued_together_commit_together_and_fail_alone() {
+        let thread = thread();
+        let release = hold(&thread).await;
+        let results = send_in_order(
+            release,
+            vec![
+                thread.execute(insert(1)).boxed(),
+                thread.execute(insert(1)).boxed(),
+                thread.execute(insert(2)).boxed(),
+            ],
+        )
+        .await;
+        let [one, again, two] = <[_; 3]>::try_from(results).unwrap();
+        assert_eq!(one.unwrap(), 1);
+        assert_eq!(again.unwrap_err().violation(), Some(Violation::Unique));
+        assert_eq!(two.unwrap(), 1);
+        assert_eq!(digits(&thread).await.as_deref(), Some("12"));
+    }
+
+    #[tokio::test]
+    async fn statements_whose_transaction_ended_are_not_reported_stored() {
+        let thread = thread();
+        let release = hold(&thread).await;
+        let results = send_in_order(
+            release,
+            vec![
+                thread.execute(insert(1)).boxed(),
+                // Ends the batch's transaction, as an error that rolls it back would.
+                thread
+                    .run("ROLLBACK".to_owned(), |c, sql| {
+                        c.execute_batch(sql).map(|()| 0_usize)
+                    })
+                    .boxed(),
+                thread.execute(insert(2)).boxed(),
+            ],
+        )
+        .await;
+        let [one, rollback, two] = <[_; 3]>::try_from(results).unwrap();
+        assert!(
+            matches!(one, Err(SqliteThreadError::NotCommitted(_))),
+            "{one:?}"
+        );
+        rollback.unwrap();
+        assert_eq!(two.unwrap(), 1);
+        assert_eq!(digits(&thread).await.as_deref(), Some("2"));
     }
 }
