@@ -13,7 +13,7 @@ use sea_orm::{
     sea_query::InsertStatement,
 };
 use todo_mcp::{
-    db::{SelectExt as _, SqliteThread, rusqlite_conn::Violation},
+    db::{SelectExt as _, SqliteThread, SqliteThreadError, rusqlite_conn::Violation},
     task::UserId,
 };
 use uuid::Uuid;
@@ -193,6 +193,17 @@ impl From<DbErr> for AppendFailure {
     }
 }
 
+/// The same, for an insert run on the SQLite thread.
+impl From<SqliteThreadError> for AppendFailure {
+    fn from(err: SqliteThreadError) -> Self {
+        match err.violation() {
+            Some(Violation::Unique) => AppendFailure::SeqTaken,
+            Some(Violation::ForeignKey) => AppendFailure::Deleted,
+            None => AppendFailure::Store(err.into()),
+        }
+    }
+}
+
 impl ConversationStore {
     pub fn new(db: DatabaseConnection) -> Self {
         Self { db, sqlite: None }
@@ -367,11 +378,7 @@ impl ConversationStore {
                 Some(thread) => thread
                     .query_value::<i64>(DbBackend::Sqlite.build(&insert))
                     .await
-                    .map_err(|err| match err.violation() {
-                        Some(Violation::Unique) => AppendFailure::SeqTaken,
-                        Some(Violation::ForeignKey) => AppendFailure::Deleted,
-                        None => AppendFailure::Store(err.into()),
-                    })
+                    .map_err(AppendFailure::from)
                     .and_then(|seq| seq.ok_or(AppendFailure::Store(DbErr::RecordNotInserted))),
                 None if contended => self.insert_in_line(conversation_id, &insert).await,
                 None => query_seq(&self.db, &insert).await,

@@ -209,14 +209,13 @@ fn run_batch(connection: &mut Connection, batch: &mut Vec<Job>, queue_timeout: D
     // IMMEDIATE: the transaction holds the write lock from its start (waiting for it up to the
     // busy timeout); a deferred one that read first could be refused the lock later, without
     // waiting, once another connection had written.
-    let together = batch.len() > 1
+    let mut open = batch.len() > 1
         && batch.iter().any(|job| job.writes)
         && connection.execute_batch("BEGIN IMMEDIATE").is_ok();
     // The replies of the statements run inside the transaction, and those run outside it (all
     // of them, when there is none).
     let mut inside = Vec::with_capacity(batch.len());
     let mut outside = Vec::new();
-    let mut open = together;
     for Job {
         queued_at, work, ..
     } in batch.drain(..)

@@ -55,7 +55,8 @@ enum Tables {
 enum Adds {
     /// Concurrent adds share one multi-row `INSERT` on the pool.
     Batched(AddQueue),
-    /// Each add is one prepared `INSERT` on a connection of its own thread (SQLite).
+    /// Each add is one prepared `INSERT` on a connection of its own thread (SQLite), committed
+    /// with whatever else is queued there.
     OnThread(SqliteThread),
 }
 
