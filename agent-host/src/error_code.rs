@@ -163,6 +163,13 @@ impl std::fmt::Display for ErrorCode {
     }
 }
 
+/// As clients read it (the chat stream writes its events with serde).
+impl serde::Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use poem_openapi::types::ToJSON as _;

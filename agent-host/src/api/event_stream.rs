@@ -35,7 +35,15 @@ pub fn chat_event_stream(
         .map(move |event| {
             next_id += 1;
             let mut frame = String::with_capacity(96);
-            let _ = write!(frame, "id: {next_id}\ndata: {}\n\n", event.to_json_string());
+            let _ = write!(frame, "id: {next_id}\ndata: ");
+            // serde writes the event straight to text; its JSON is the OpenAPI document's
+            // (`chat::events`), and it cannot fail for these types, but if it did the event
+            // would still go out as poem-openapi writes it.
+            match serde_json::to_string(&event) {
+                Ok(json) => frame.push_str(&json),
+                Err(_) => frame.push_str(&event.to_json_string()),
+            }
+            frame.push_str("\n\n");
             frame
         });
     event_stream(frames, heartbeat, open)

@@ -13,35 +13,24 @@ use std::{
 };
 
 use async_openai::{
-    Client,
-    config::OpenAIConfig,
-    error::OpenAIError,
-    middleware::HttpRequestFactory,
-    types::chat::{
-        ChatCompletionMessageToolCall, ChatCompletionMessageToolCalls,
-        ChatCompletionRequestAssistantMessage, ChatCompletionRequestAssistantMessageContent,
-        ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
-        ChatCompletionRequestSystemMessageContent, ChatCompletionRequestToolMessage,
-        ChatCompletionRequestToolMessageContent, ChatCompletionRequestUserMessage,
-        ChatCompletionRequestUserMessageContent, ChatCompletionStreamOptions, ChatCompletionTool,
-        ChatCompletionTools, CreateChatCompletionRequest, CreateChatCompletionStreamResponse,
-        FinishReason, FunctionCall, FunctionObject,
-    },
+    Client, config::OpenAIConfig, error::OpenAIError, middleware::HttpRequestFactory,
 };
 use futures::{StreamExt as _, future::BoxFuture, stream};
 use reqwest::{StatusCode, header::RETRY_AFTER};
 use secrecy::ExposeSecret as _;
 use tokio::time::Instant;
 
+use self::wire::{ChatRequest, Chunk, StreamOptions};
 use super::model::{
-    ChatMessage, ChatModel, ModelDelta, ModelError, ModelRequest, ModelStream, TokenUsage,
-    ToolCallDelta,
+    ChatModel, ModelDelta, ModelError, ModelRequest, ModelStream, TokenUsage, ToolCallDelta,
 };
 use crate::{
     config::{ApiKey, ModelTiming, OpenAiConfig},
     retry::parse_retry_after,
     telemetry::cause_chain,
 };
+
+mod wire;
 
 /// How long a connection to the model server may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -104,7 +93,6 @@ impl OpenAiModel {
         let started = Instant::now();
         let mut attempt = 1;
         loop {
-            // Built again for each attempt rather than cloned: most turns make one.
             let failure = match self.open(self.request(&request)).await {
                 Ok(stream) => return Ok(stream),
                 Err(failure) => failure,
@@ -129,11 +117,11 @@ impl OpenAiModel {
     }
 
     /// One attempt: the request, then its first chunk.
-    async fn open(&self, body: CreateChatCompletionRequest) -> Result<ModelStream, Failure> {
+    async fn open(&self, body: ChatRequest<'_>) -> Result<ModelStream, Failure> {
         let mut upstream = self
             .client
             .chat()
-            .create_stream(body)
+            .create_stream_byot::<_, Chunk>(body)
             .await
             .map_err(Failure::from)?;
         let first = match tokio::time::timeout(self.timing.first_chunk, upstream.next()).await {
@@ -160,87 +148,23 @@ impl OpenAiModel {
         Ok(chunks.flat_map(|chunk| stream::iter(deltas(chunk))).boxed())
     }
 
-    fn request(&self, request: &ModelRequest<'_>) -> CreateChatCompletionRequest {
-        let tools = request
-            .tools
-            .iter()
-            .map(|tool| {
-                ChatCompletionTools::Function(ChatCompletionTool {
-                    function: FunctionObject {
-                        name: tool.name.clone(),
-                        description: Some(tool.description.clone()),
-                        parameters: Some(serde_json::Value::Object((*tool.parameters).clone())),
-                        strict: None,
-                    },
-                })
-            })
-            .collect::<Vec<_>>();
-        CreateChatCompletionRequest {
-            model: self.model.clone(),
-            messages: request.messages.iter().map(to_openai).collect(),
-            tools: (!tools.is_empty()).then_some(tools),
-            stream: Some(true),
-            // The field OpenAI, llama.cpp and vLLM read; a server that ignores it (Ollama's
-            // OpenAI layer so far) streams until the model stops or its context is full.
-            max_completion_tokens: Some(self.max_tokens),
-            // What each request cost, for `/metrics` (OpenAI, llama.cpp, Ollama and vLLM
-            // report it; a server that does not simply sends none).
-            stream_options: Some(ChatCompletionStreamOptions {
-                include_usage: Some(true),
-                include_obfuscation: None,
-            }),
-            ..Default::default()
+    /// The request's JSON borrows the turn's history and the session's tool schemas.
+    fn request<'a>(&'a self, request: &ModelRequest<'a>) -> ChatRequest<'a> {
+        ChatRequest {
+            model: &self.model,
+            messages: request.messages,
+            tools: request.tools,
+            stream: true,
+            max_completion_tokens: self.max_tokens,
+            stream_options: StreamOptions {
+                include_usage: true,
+            },
         }
-    }
-}
-
-fn to_openai(message: &ChatMessage) -> ChatCompletionRequestMessage {
-    match message {
-        ChatMessage::System(text) => {
-            ChatCompletionRequestMessage::System(ChatCompletionRequestSystemMessage {
-                content: ChatCompletionRequestSystemMessageContent::Text(text.clone()),
-                name: None,
-            })
-        }
-        ChatMessage::User(text) => {
-            ChatCompletionRequestMessage::User(ChatCompletionRequestUserMessage {
-                content: ChatCompletionRequestUserMessageContent::Text(text.clone()),
-                name: None,
-            })
-        }
-        ChatMessage::Assistant { text, tool_calls } => {
-            let calls = tool_calls
-                .iter()
-                .map(|call| {
-                    ChatCompletionMessageToolCalls::Function(ChatCompletionMessageToolCall {
-                        id: call.id.clone(),
-                        function: FunctionCall {
-                            name: call.name.clone(),
-                            arguments: call.arguments.clone(),
-                        },
-                    })
-                })
-                .collect::<Vec<_>>();
-            ChatCompletionRequestMessage::Assistant(ChatCompletionRequestAssistantMessage {
-                content: (!text.is_empty() || calls.is_empty())
-                    .then(|| ChatCompletionRequestAssistantMessageContent::Text(text.clone())),
-                tool_calls: (!calls.is_empty()).then_some(calls),
-                ..Default::default()
-            })
-        }
-        ChatMessage::Tool {
-            call_id, content, ..
-        } => ChatCompletionRequestMessage::Tool(ChatCompletionRequestToolMessage {
-            content: ChatCompletionRequestToolMessageContent::Text(content.clone()),
-            tool_call_id: call_id.clone(),
-        }),
     }
 }
 
 /// The deltas of one streamed chunk (only the first choice is asked for and read).
-fn deltas(
-    chunk: Result<CreateChatCompletionStreamResponse, ModelError>,
-) -> Vec<Result<ModelDelta, ModelError>> {
+fn deltas(chunk: Result<Chunk, ModelError>) -> Vec<Result<ModelDelta, ModelError>> {
     let chunk = match chunk {
         Ok(chunk) => chunk,
         Err(err) => return vec![Err(err)],
@@ -249,17 +173,18 @@ fn deltas(
     // With `include_usage` the last chunk carries the request's usage and no choices.
     if let Some(usage) = chunk.usage {
         deltas.push(Ok(ModelDelta::Usage(TokenUsage {
-            prompt: u64::from(usage.prompt_tokens),
-            completion: u64::from(usage.completion_tokens),
+            prompt: usage.prompt_tokens,
+            completion: usage.completion_tokens,
         })));
     }
     let Some(choice) = chunk.choices.into_iter().next() else {
         return deltas;
     };
-    if let Some(text) = choice.delta.content.filter(|text| !text.is_empty()) {
+    let delta = choice.delta.unwrap_or_default();
+    if let Some(text) = delta.content.filter(|text| !text.is_empty()) {
         deltas.push(Ok(ModelDelta::Text(text)));
     }
-    for call in choice.delta.tool_calls.unwrap_or_default() {
+    for call in delta.tool_calls.unwrap_or_default() {
         let function = call.function.unwrap_or_default();
         deltas.push(Ok(ModelDelta::ToolCall(ToolCallDelta {
             index: call.index,
@@ -268,14 +193,15 @@ fn deltas(
             arguments: function.arguments,
         })));
     }
-    if let Some(reason) = choice.finish_reason {
-        let reason = match reason {
-            FinishReason::Stop => "stop",
-            FinishReason::Length => "length",
-            FinishReason::ToolCalls | FinishReason::FunctionCall => "tool_calls",
-            FinishReason::ContentFilter => "content_filter",
+    // Some servers send an empty reason on the chunks before the last.
+    if let Some(reason) = choice.finish_reason.filter(|reason| !reason.is_empty()) {
+        // `function_call` is the name of tool calls before tools had several.
+        let reason = if reason == "function_call" {
+            "tool_calls".to_owned()
+        } else {
+            reason
         };
-        deltas.push(Ok(ModelDelta::Finish(reason.to_owned())));
+        deltas.push(Ok(ModelDelta::Finish(reason)));
     }
     deltas
 }
