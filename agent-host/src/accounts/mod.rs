@@ -195,12 +195,12 @@ impl AccountStore {
             .expr(Expr::val(1))
             .from(user::Entity)
             .and_where(Expr::col(user::Column::Id).eq(user.as_uuid()))
-            .to_owned();
+            .take();
         let mut active = Expr::exists(account);
         if let Some(jti) = jti {
             active = active.and(Expr::exists(revocations::revoked(jti)).not());
         }
-        let check = Query::select().expr_as(active, "active").to_owned();
+        let check = Query::select().expr_as(active, "active").take();
         if let Some(thread) = &self.sqlite {
             let active = thread.query_value(DbBackend::Sqlite.build(&check)).await?;
             return Ok(active.unwrap_or(false));

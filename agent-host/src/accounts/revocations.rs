@@ -60,5 +60,5 @@ pub(super) fn revoked(jti: Uuid) -> SelectStatement {
         .expr(Expr::val(1))
         .from(revoked_token::Entity)
         .and_where(Expr::col(revoked_token::Column::Jti).eq(jti))
-        .to_owned()
+        .take()
 }

@@ -210,7 +210,7 @@ impl TaskStore {
                         .from(task_tag::Entity)
                         .and_where(task_tag::Column::UserId.eq(user.as_uuid()))
                         .and_where(task_tag::Column::Tag.eq(tag.as_str()))
-                        .to_owned(),
+                        .take(),
                 ),
             );
         }
@@ -258,7 +258,7 @@ impl TaskStore {
             .filter(task::Column::Completed.ne(completed))
             .into_query()
             .returning(every_column())
-            .to_owned();
+            .take();
         let changed = self.rows(self.backend().build(&change)).await?;
         match changed.into_iter().next() {
             Some(row) => Ok(from_model(row)),
@@ -313,7 +313,7 @@ impl TaskStore {
             .filter(task::Column::UserId.eq(user.as_uuid()))
             .into_query()
             .returning(every_column())
-            .to_owned();
+            .take();
         let deleted = self.rows(self.backend().build(&delete)).await?;
         deleted
             .into_iter()
