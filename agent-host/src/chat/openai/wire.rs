@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::super::model::{ChatMessage, ToolCall, ToolSpec};
+use crate::chat::model::{ChatMessage, ToolCall, ToolSpec};
 
 /// One streaming request.
 #[derive(Serialize)]
