@@ -145,28 +145,23 @@ fn serialize_tool_calls<S: Serializer>(
 }
 
 /// One streamed chunk (`chat.completion.chunk`): only what a turn reads. Unknown fields are
-/// skipped without being kept; `choices` must be there, so an error object sent in the stream
+/// skipped without being kept, a missing `Option` is `None`; `choices` must be there, so an error object sent in the stream
 /// is not taken for an empty chunk.
 #[derive(Debug, Deserialize)]
 pub struct Chunk {
     pub choices: Vec<ChunkChoice>,
-    #[serde(default)]
     pub usage: Option<ChunkUsage>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct ChunkChoice {
-    #[serde(default)]
     pub delta: Option<ChunkDelta>,
-    #[serde(default)]
     pub finish_reason: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ChunkDelta {
-    #[serde(default)]
     pub content: Option<String>,
-    #[serde(default)]
     pub tool_calls: Option<Vec<ChunkToolCall>>,
 }
 
@@ -174,17 +169,13 @@ pub struct ChunkDelta {
 #[derive(Debug, Deserialize)]
 pub struct ChunkToolCall {
     pub index: u32,
-    #[serde(default)]
     pub id: Option<String>,
-    #[serde(default)]
     pub function: Option<ChunkFunction>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ChunkFunction {
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub arguments: Option<String>,
 }
 
