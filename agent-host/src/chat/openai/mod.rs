@@ -1,57 +1,39 @@
-//! The `openai` provider: Chat Completions streaming with tools through async-openai, against
-//! OpenAI or any compatible server (`OPENAI_BASE_URL`: Ollama, vLLM, LM Studio, llama.cpp).
+//! The `openai` provider: Chat Completions streaming with tools against OpenAI or any
+//! compatible server (`OPENAI_BASE_URL`: Ollama, vLLM, LM Studio, llama.cpp).
 //!
-//! async-openai turns an HTTP error into a message and drops its headers, so the HTTP calls go
-//! through [`UpstreamService`], which keeps the status and `Retry-After` of a refusal in an
-//! [`UpstreamRefusal`]; `OpenAiModel` retries on it by [`crate::retry::RetryPolicy`].
+//! [`upstream`] sends each request and reads its reply's events; this module retries a reply
+//! that fails before its first chunk by [`crate::retry::RetryPolicy`], watches the reply for
+//! stalls, and turns its chunks into [`ModelDelta`]s.
 
-use std::{
-    future::Future,
-    pin::Pin,
-    task::{Context, Poll},
-    time::Duration,
-};
+use std::time::Duration;
 
-use async_openai::{
-    Client, config::OpenAIConfig, error::OpenAIError, middleware::HttpRequestFactory,
-};
+use async_openai::config::OpenAIConfig;
 use futures::{StreamExt as _, future::BoxFuture, stream};
-use reqwest::{StatusCode, header::RETRY_AFTER};
+use reqwest::StatusCode;
 use secrecy::ExposeSecret as _;
 use tokio::time::Instant;
 
-use self::wire::{ChatRequest, Chunk, StreamOptions};
+use self::{
+    upstream::{Upstream, UpstreamError},
+    wire::{ChatRequest, Chunk, StreamOptions},
+};
 use super::model::{
     ChatModel, ModelDelta, ModelError, ModelRequest, ModelStream, TokenUsage, ToolCallDelta,
 };
 use crate::{
     config::{ApiKey, ModelTiming, OpenAiConfig},
-    retry::parse_retry_after,
     telemetry::cause_chain,
 };
 
+mod upstream;
 mod wire;
-
-/// How long a connection to the model server may take to open.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How much of a refusal's body is read for its message.
-const MAX_ERROR_BODY: usize = 16 * 1024;
 
 /// An OpenAI-compatible model.
 pub struct OpenAiModel {
-    client: Client<OpenAIConfig>,
+    upstream: Upstream,
     model: String,
     max_tokens: u32,
     timing: ModelTiming,
-}
-
-/// A non-2xx answer of the model server, with what is needed to retry it well.
-#[derive(Debug, thiserror::Error)]
-#[error("the model server answered {status}: {message}")]
-pub struct UpstreamRefusal {
-    pub status: StatusCode,
-    pub retry_after: Option<Duration>,
-    pub message: String,
 }
 
 impl ChatModel for OpenAiModel {
@@ -73,12 +55,8 @@ impl OpenAiModel {
         if let Some(base) = &config.base_url {
             openai = openai.with_api_base(base.as_str().trim_end_matches('/'));
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .build()?;
-        let client = Client::with_config(openai).with_http_service(UpstreamService { http });
         Ok(Self {
-            client,
+            upstream: Upstream::new(&openai)?,
             model: config.model.clone(),
             max_tokens: config.max_tokens,
             timing,
@@ -93,7 +71,7 @@ impl OpenAiModel {
         let started = Instant::now();
         let mut attempt = 1;
         loop {
-            let failure = match self.open(self.request(&request)).await {
+            let failure = match self.open(&self.request(&request)).await {
                 Ok(stream) => return Ok(stream),
                 Err(failure) => failure,
             };
@@ -117,13 +95,8 @@ impl OpenAiModel {
     }
 
     /// One attempt: the request, then its first chunk.
-    async fn open(&self, body: ChatRequest<'_>) -> Result<ModelStream, Failure> {
-        let mut upstream = self
-            .client
-            .chat()
-            .create_stream_byot::<_, Chunk>(body)
-            .await
-            .map_err(Failure::from)?;
+    async fn open(&self, body: &ChatRequest<'_>) -> Result<ModelStream, Failure> {
+        let mut upstream = Box::pin(self.upstream.stream(body).await?);
         let first = match tokio::time::timeout(self.timing.first_chunk, upstream.next()).await {
             Ok(Some(Ok(chunk))) => chunk,
             Ok(Some(Err(err))) => return Err(Failure::from(err)),
@@ -224,104 +197,40 @@ impl Failure {
     }
 }
 
-impl From<OpenAIError> for Failure {
-    fn from(err: OpenAIError) -> Self {
+impl From<UpstreamError> for Failure {
+    fn from(err: UpstreamError) -> Self {
         let cause = cause_chain(&err);
-        if let OpenAIError::Boxed(boxed) = &err
-            && let Some(refusal) = boxed.downcast_ref::<UpstreamRefusal>()
-        {
-            let status = refusal.status;
-            let error = if status == StatusCode::TOO_MANY_REQUESTS {
-                ModelError::Busy
-            } else if status.is_server_error()
-                || matches!(status, StatusCode::REQUEST_TIMEOUT | StatusCode::CONFLICT)
-            {
-                ModelError::Unavailable {
-                    status: status.as_u16(),
-                }
-            } else {
-                ModelError::Refused {
-                    status: status.as_u16(),
-                }
-            };
-            return Self {
-                error,
-                retry_after: refusal.retry_after,
-                cause,
-            };
-        }
-        let error = match &err {
-            OpenAIError::Reqwest(err)
+        let (error, retry_after) = match &err {
+            UpstreamError::Refused(refusal) => (refused(refusal.status), refusal.retry_after),
+            UpstreamError::Http(err)
                 if err.is_connect() || err.is_timeout() || err.is_body() || err.is_request() =>
             {
-                ModelError::Unreachable
+                (ModelError::Unreachable, None)
             }
-            OpenAIError::StreamError(_) | OpenAIError::Boxed(_) => ModelError::Unreachable,
-            _ => ModelError::Unreadable,
+            UpstreamError::Stream(_) => (ModelError::Unreachable, None),
+            UpstreamError::Http(_) | UpstreamError::Chunk(_) => (ModelError::Unreadable, None),
         };
         Self {
             error,
-            retry_after: None,
+            retry_after,
             cause,
         }
     }
 }
 
-/// The HTTP client under async-openai: executes each request and turns a non-2xx answer into
-/// an [`UpstreamRefusal`] that keeps the status and `Retry-After`.
-#[derive(Clone)]
-pub struct UpstreamService {
-    http: reqwest::Client,
-}
-
-impl tower::Service<HttpRequestFactory> for UpstreamService {
-    type Response = reqwest::Response;
-    type Error = OpenAIError;
-    type Future = Pin<Box<dyn Future<Output = Result<reqwest::Response, OpenAIError>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, factory: HttpRequestFactory) -> Self::Future {
-        let http = self.http.clone();
-        Box::pin(async move {
-            let request = factory.build().await?;
-            let response = http.execute(request).await.map_err(OpenAIError::Reqwest)?;
-            if response.status().is_success() {
-                return Ok(response);
-            }
-            Err(OpenAIError::Boxed(Box::new(refusal(response).await)))
-        })
-    }
-}
-
-async fn refusal(mut response: reqwest::Response) -> UpstreamRefusal {
-    let status = response.status();
-    let retry_after = response
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| parse_retry_after(value, chrono::Utc::now()));
-    let mut body = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        body.extend_from_slice(&chunk);
-        if body.len() >= MAX_ERROR_BODY {
-            break;
+/// What a refusal means for the person and for a retry.
+fn refused(status: StatusCode) -> ModelError {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        ModelError::Busy
+    } else if status.is_server_error()
+        || matches!(status, StatusCode::REQUEST_TIMEOUT | StatusCode::CONFLICT)
+    {
+        ModelError::Unavailable {
+            status: status.as_u16(),
         }
-    }
-    let message = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|json| json["error"]["message"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| {
-            String::from_utf8_lossy(&body)
-                .chars()
-                .take(300)
-                .collect::<String>()
-        });
-    UpstreamRefusal {
-        status,
-        retry_after,
-        message,
+    } else {
+        ModelError::Refused {
+            status: status.as_u16(),
+        }
     }
 }

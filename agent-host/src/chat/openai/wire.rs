@@ -5,8 +5,7 @@
 //! chunk allocated the chunk's id, model name and every other field this host never reads.
 //! These types borrow the request from the turn and read only what a turn uses, so a chunk
 //! costs what its text and tool fragments cost. The JSON is the same (a test holds them to
-//! async-openai's serialisation), and async-openai still does the HTTP, the SSE framing and
-//! the error handling (`create_stream_byot`).
+//! async-openai's serialisation); [`super::upstream`] sends and reads it.
 
 use serde::{Deserialize, Serialize, Serializer};
 
