@@ -22,7 +22,7 @@ use std::{
 use futures::{StreamExt as _, stream};
 use poem::{
     Body, EndpointExt as _, Response, Route, Server, handler,
-    http::StatusCode,
+    http::{HeaderMap, StatusCode, header},
     listener::{Acceptor as _, Listener as _, TcpListener},
     post,
     web::{Data, Json},
@@ -135,6 +135,8 @@ pub fn tokens(text: &str) -> Vec<String> {
 #[derive(Debug, Clone)]
 pub struct Recorded {
     pub body: Value,
+    /// The `Authorization` header as sent, if any.
+    pub authorization: Option<String>,
     pub received_at: Instant,
     /// When the first content token left the fake, for timing what the host adds.
     pub first_token_at: Arc<Mutex<Option<Instant>>>,
@@ -238,11 +240,19 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 #[handler]
-async fn chat_completions(state: Data<&Arc<FakeState>>, body: Json<Value>) -> Response {
+async fn chat_completions(
+    state: Data<&Arc<FakeState>>,
+    headers: &HeaderMap,
+    body: Json<Value>,
+) -> Response {
     let state = state.0.clone();
     let first_token_at = Arc::new(Mutex::new(None));
     lock(&state.requests).push(Recorded {
         body: body.0.clone(),
+        authorization: headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned),
         received_at: Instant::now(),
         first_token_at: first_token_at.clone(),
     });

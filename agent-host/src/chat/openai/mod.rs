@@ -50,7 +50,7 @@ impl OpenAiModel {
         config: &OpenAiConfig,
         api_key: &ApiKey,
         timing: ModelTiming,
-    ) -> Result<Self, reqwest::Error> {
+    ) -> Result<Self, upstream::SetupError> {
         let mut openai = OpenAIConfig::new().with_api_key(api_key.expose_secret());
         if let Some(base) = &config.base_url {
             openai = openai.with_api_base(base.as_str().trim_end_matches('/'));

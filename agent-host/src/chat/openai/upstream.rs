@@ -19,6 +19,7 @@ use reqwest::{
     StatusCode,
     header::{ACCEPT, HeaderMap, HeaderValue, RETRY_AFTER},
 };
+use secrecy::ExposeSecret as _;
 
 use super::wire::{ChatRequest, Chunk};
 use crate::retry::parse_retry_after;
@@ -58,8 +59,18 @@ pub struct UpstreamRefusal {
     pub message: String,
 }
 
+/// Why the model client could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("{0} holds a character an HTTP header cannot carry")]
+    NotAHeader(&'static str),
+    #[error("build the HTTP client")]
+    Http(#[from] reqwest::Error),
+}
+
 impl Upstream {
-    pub fn new(config: &OpenAIConfig) -> Result<Self, reqwest::Error> {
+    pub fn new(config: &OpenAIConfig) -> Result<Self, SetupError> {
+        check_header_values(config)?;
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .build()?;
@@ -90,6 +101,26 @@ impl Upstream {
         }
         Ok(chunks(response.bytes_stream()))
     }
+}
+
+/// async-openai's `headers()` unwraps each value into a header, so a value no header can carry
+/// (a newline pasted into the key) would panic; it is refused here by the variable's name.
+/// The organisation and project come from `OPENAI_ORG_ID` and `OPENAI_PROJECT_ID`, as
+/// async-openai reads them.
+fn check_header_values(config: &OpenAIConfig) -> Result<(), SetupError> {
+    let project = std::env::var("OPENAI_PROJECT_ID").unwrap_or_default();
+    let values = [
+        (
+            "OPENAI_API_KEY",
+            format!("Bearer {}", config.api_key().expose_secret()),
+        ),
+        ("OPENAI_ORG_ID", config.org_id().to_owned()),
+        ("OPENAI_PROJECT_ID", project),
+    ];
+    for (name, value) in values {
+        HeaderValue::from_str(&value).map_err(|_| SetupError::NotAHeader(name))?;
+    }
+    Ok(())
 }
 
 /// The chunks of a streamed reply's body: each event's data is one chunk, up to `[DONE]`; the
@@ -192,6 +223,17 @@ mod tests {
             matches!(read.as_slice(), [Err(UpstreamError::Stream(_))]),
             "{read:?}"
         );
+    }
+
+    #[test]
+    fn a_key_no_header_can_carry_is_refused_by_name() {
+        let config = OpenAIConfig::new().with_api_key("sk-abc\ndef");
+        let err = Upstream::new(&config).err().expect("refused");
+        assert_eq!(
+            err.to_string(),
+            "OPENAI_API_KEY holds a character an HTTP header cannot carry"
+        );
+        assert!(Upstream::new(&OpenAIConfig::new().with_api_key("sk-abc")).is_ok());
     }
 
     proptest! {

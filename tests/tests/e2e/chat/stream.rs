@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use todo_tests::{
-    agent::ApiUser,
+    agent::{ApiUser, FAKE_API_KEY},
     chat::SseEvent,
     fake_openai::{Reply, tokens},
 };
@@ -69,7 +69,12 @@ async fn events_arrive_in_order_with_ids_and_the_reply_is_stored(ctx: Ctx) {
     assert_eq!(stored[1]["status"], "complete");
 
     // The model was offered the MCP server's own tools.
-    let request = &ctx.fake.requests()[0].body;
+    let recorded = &ctx.fake.requests()[0];
+    assert_eq!(
+        recorded.authorization.as_deref(),
+        Some(format!("Bearer {FAKE_API_KEY}").as_str())
+    );
+    let request = &recorded.body;
     assert_eq!(request["model"], "fake-model");
     assert_eq!(request["stream"], true);
     let tools: Vec<&str> = request["tools"]
