@@ -94,15 +94,21 @@ impl OpenAiModel {
         }
     }
 
-    /// One attempt: the request, then its first chunk.
+    /// One attempt: the request, then its first chunk, within the first-chunk timeout (a
+    /// server that takes the connection but never answers, or answers and then sends nothing,
+    /// is given up on alike).
     async fn open(&self, body: &ChatRequest<'_>) -> Result<ModelStream, Failure> {
-        let mut upstream = Box::pin(self.upstream.stream(body).await?);
-        let first = match tokio::time::timeout(self.timing.first_chunk, upstream.next()).await {
-            Ok(Some(Ok(chunk))) => chunk,
-            Ok(Some(Err(err))) => return Err(Failure::from(err)),
-            Ok(None) => return Err(Failure::plain(ModelError::ClosedAtOnce)),
-            Err(_) => return Err(Failure::plain(ModelError::NoFirstChunk)),
+        let opening = async {
+            let mut upstream = Box::pin(self.upstream.stream(body).await?);
+            match upstream.next().await {
+                Some(Ok(chunk)) => Ok((chunk, upstream)),
+                Some(Err(err)) => Err(Failure::from(err)),
+                None => Err(Failure::plain(ModelError::ClosedAtOnce)),
+            }
         };
+        let (first, upstream) = tokio::time::timeout(self.timing.first_chunk, opening)
+            .await
+            .map_err(|_| Failure::plain(ModelError::NoFirstChunk))??;
         let idle = self.timing.idle;
         let rest = stream::unfold(upstream, move |mut upstream| async move {
             let next = match tokio::time::timeout(idle, upstream.next()).await {
@@ -232,5 +238,57 @@ fn refused(status: StatusCode) -> ModelError {
         ModelError::Refused {
             status: status.as_u16(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{chat::clock::test_clock, retry::RetryPolicy};
+
+    /// A model server that takes connections and never answers: the first-chunk timeout covers
+    /// waiting for its response headers too, so the turn is not held until the client leaves.
+    #[tokio::test]
+    async fn a_server_that_never_answers_is_given_up_on_at_the_first_chunk_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let held = tokio::spawn(async move {
+            let mut connections = Vec::new();
+            while let Ok((connection, _)) = listener.accept().await {
+                connections.push(connection);
+            }
+        });
+        let config = OpenAiConfig {
+            api_key: None,
+            base_url: Some(format!("http://{address}/v1").parse().unwrap()),
+            model: "silent".to_owned(),
+            max_tokens: 100,
+        };
+        let timing = ModelTiming {
+            first_chunk: Duration::from_millis(300),
+            idle: Duration::from_secs(60),
+            retry: RetryPolicy {
+                max_attempts: 1,
+                ..RetryPolicy::default()
+            },
+        };
+        let model = OpenAiModel::new(&config, &ApiKey::from("sk-test"), timing).unwrap();
+        let clock = test_clock("UTC");
+        let request = ModelRequest {
+            messages: &[],
+            tools: &[],
+            clock: &clock,
+        };
+        let opened = tokio::time::timeout(Duration::from_secs(10), model.start(request))
+            .await
+            .expect("given up on well before the test's own timeout");
+        assert!(
+            matches!(opened, Err(ModelError::NoFirstChunk)),
+            "{:?}",
+            opened.err()
+        );
+        held.abort();
     }
 }
