@@ -76,6 +76,20 @@ impl Nginx {
         self.child.id()
     }
 
+    /// The requests nginx has finished once `enough` holds of them, or after five seconds
+    /// whatever it has: nginx writes a request's line after its last byte has gone, so a client
+    /// that has read a whole response can look before the line is there.
+    pub async fn passed_once(&self, enough: impl Fn(&[Passed]) -> bool) -> Vec<Passed> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let passed = self.passed();
+            if enough(&passed) || tokio::time::Instant::now() >= deadline {
+                return passed;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Every request nginx has finished, in order.
     pub fn passed(&self) -> Vec<Passed> {
         let log = std::fs::read_to_string(&self.access_log).unwrap_or_default();

@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use todo_tests::{
     agent::{AgentServer, ApiUser},
-    balancer::Nginx,
+    balancer::{Nginx, Passed},
     db::{Backend, TestDb},
     mcp::HttpServer,
 };
@@ -76,10 +76,12 @@ async fn two_hosts_behind_nginx_share_one_postgres() {
     let conversation = conversation.expect("the first turn started a conversation");
 
     // Consecutive turns were served by different hosts.
+    let is_turn = |passed: &Passed| passed.method == "POST" && passed.path.ends_with("/chat");
     let turns: Vec<String> = nginx
-        .passed()
+        .passed_once(|passed| passed.iter().filter(|p| is_turn(p)).count() >= titles.len())
+        .await
         .into_iter()
-        .filter(|passed| passed.method == "POST" && passed.path.ends_with("/chat"))
+        .filter(is_turn)
         .map(|passed| passed.upstream)
         .collect();
     assert_eq!(turns.len(), titles.len(), "{turns:?}");
