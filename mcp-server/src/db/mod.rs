@@ -7,6 +7,7 @@
 pub mod rusqlite_conn;
 mod select;
 mod sqlite_thread;
+pub(crate) mod stored_instant;
 
 use std::{
     fmt,

@@ -26,6 +26,7 @@ use super::entity::task;
 use crate::db::{
     DatabaseUrl,
     rusqlite_conn::{self, bind, query_error},
+    stored_instant,
 };
 
 /// One rusqlite connection to the task database, used on the caller's thread.
@@ -150,16 +151,17 @@ fn required<T>(value: Option<T>, index: usize, name: &str) -> Result<T, rusqlite
     })
 }
 
-/// A timestamp column: the RFC 3339 text sqlx writes is read by chrono's RFC 3339 parser, about
-/// ten times faster than the format-string parser rusqlite uses, which still reads anything else.
+/// A timestamp column: the RFC 3339 text sqlx writes is read by `db::stored_instant` (chrono's
+/// RFC 3339 parser where it is not the usual form), about ten times faster than the
+/// format-string parser rusqlite uses, which still reads anything else.
 fn timestamp(row: &Row<'_>, index: usize) -> Result<Option<DateTime<Utc>>, rusqlite::Error> {
     match row.get_ref(index)? {
         ValueRef::Null => Ok(None),
         ValueRef::Text(text) => match std::str::from_utf8(text)
             .ok()
-            .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+            .and_then(stored_instant::parse)
         {
-            Some(at) => Ok(Some(at.to_utc())),
+            Some(at) => Ok(Some(at)),
             None => row.get(index),
         },
         _ => row.get(index),
