@@ -318,23 +318,23 @@ mod tests {
 
     use super::*;
 
-    fn any_text() -> impl Strategy<Value = String> {
-        any::<String>()
-    }
-
     fn any_task() -> impl Strategy<Value = TaskView> {
         (
             (
-                any_text(),
-                any_text(),
-                option::of(any_text()),
+                any::<String>(),
+                any::<String>(),
+                option::of(any::<String>()),
                 any::<bool>(),
             ),
-            (option::of(any_text()), 0..3u8, option::of(any_text())),
             (
-                proptest::collection::vec(any_text(), 0..4),
-                any_text(),
-                any_text(),
+                option::of(any::<String>()),
+                0..3u8,
+                option::of(any::<String>()),
+            ),
+            (
+                proptest::collection::vec(any::<String>(), 0..4),
+                any::<String>(),
+                any::<String>(),
             ),
         )
             .prop_map(
@@ -388,7 +388,7 @@ mod tests {
         #[test]
         fn a_task_list_moves_into_the_value_serde_makes(
             tasks in proptest::collection::vec(any_task(), 0..4),
-            next_cursor in option::of(any_text()),
+            next_cursor in option::of(any::<String>()),
         ) {
             let view = TaskListView { tasks, next_cursor };
             let expected = serde_json::to_value(&view).unwrap();
@@ -399,8 +399,8 @@ mod tests {
         fn a_change_moves_into_the_value_serde_makes(
             task in any_task(),
             status in 0..STATUSES.len(),
-            task_id in any_text(),
-            title in any_text(),
+            task_id in any::<String>(),
+            title in any::<String>(),
         ) {
             let view = TaskChangeView { task_id, status: STATUSES[status], title, task };
             let expected = serde_json::to_value(&view).unwrap();
