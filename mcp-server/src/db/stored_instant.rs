@@ -129,6 +129,20 @@ mod tests {
         assert_eq!(parse(long), chrono(long));
     }
 
+    /// Text close to the stored form: every separator, fraction length and offset form.
+    const NEAR_TIMESTAMP: &str = concat!(
+        r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}",
+        r"(\.[0-9]{0,10})?(Z|z|\+00:00|[+-][0-9]{2}:[0-9]{2})?",
+    );
+
+    const PRECISIONS: [SecondsFormat; 5] = [
+        SecondsFormat::Secs,
+        SecondsFormat::Millis,
+        SecondsFormat::Micros,
+        SecondsFormat::Nanos,
+        SecondsFormat::AutoSi,
+    ];
+
     proptest! {
         #[test]
         fn any_text_reads_as_chrono_reads_it(text in any::<String>()) {
@@ -136,9 +150,7 @@ mod tests {
         }
 
         #[test]
-        fn near_timestamps_read_as_chrono_reads_them(
-            text in r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{0,10})?(Z|z|\+00:00|[+-][0-9]{2}:[0-9]{2})?"
-        ) {
+        fn near_timestamps_read_as_chrono_reads_them(text in NEAR_TIMESTAMP) {
             prop_assert_eq!(parse(&text), chrono(&text));
         }
 
@@ -148,7 +160,7 @@ mod tests {
             nanos in 0u32..1_000_000_000,
         ) {
             let at = DateTime::from_timestamp(seconds, nanos).unwrap();
-            for format in [SecondsFormat::Secs, SecondsFormat::Millis, SecondsFormat::Micros, SecondsFormat::Nanos, SecondsFormat::AutoSi] {
+            for format in PRECISIONS {
                 for z in [false, true] {
                     let text = at.to_rfc3339_opts(format, z);
                     prop_assert!(utc_fast_path(text.as_bytes()).is_some(), "{}", text);

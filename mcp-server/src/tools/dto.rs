@@ -381,7 +381,8 @@ mod tests {
             nanos in 0u32..2_000_000_000,
         ) {
             if let Some(at) = DateTime::from_timestamp(seconds, nanos) {
-                prop_assert_eq!(format_instant(at), at.to_rfc3339_opts(SecondsFormat::Micros, true));
+                let chrono = at.to_rfc3339_opts(SecondsFormat::Micros, true);
+                prop_assert_eq!(format_instant(at), chrono);
             }
         }
 
